@@ -1,0 +1,273 @@
+"""Typed configuration: one dataclass per component, named presets, `section.key=value` overrides.
+
+`paper` holds the paper's settings (Micheli et al. 2023, appendix and official code). `tiny` keeps the
+algorithm but shrinks networks and schedule so a run takes minutes on a CPU. `catch` is `tiny`
+re-tuned for the built-in Catch game, with the fixes a small IRIS needed to learn it on a CPU
+(each one a named option below, off in `paper`).
+A preset may also be a YAML file `{base: PRESET, set: {section.key: value}}` (what `tune --export` writes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A bad preset, key or value: the message is one line naming it and the valid choices."""
+
+
+@dataclass
+class EnvConfig:
+    game: str = "Pong"
+    frame_skip: int = 4
+    size: int = 64  # observations are size x size RGB uint8
+    train_noop_max: int = 30  # 1..noop_max no-ops after a reset (training)
+    test_noops: int = 1  # exactly this many no-ops after a reset (evaluation)
+    train_max_frames: int = 20_000  # time limit in raw frames, no-ops included
+    test_max_frames: int = 108_000
+
+
+@dataclass
+class TokenizerConfig:
+    vocab_size: int = 512
+    embed_dim: int = 512
+    channels: int = 64
+    channel_mult: tuple[int, ...] = (1, 1, 1, 1, 1)  # one entry per resolution level; 64 -> 4 with five levels
+    encoder_res_blocks: int = 2
+    decoder_res_blocks: int = 3
+    attn_resolutions: tuple[int, ...] = (8, 16)
+    z_channels: int = 512
+    commitment_weight: float = 1.0  # beta in ||z - sg(e)||^2; the codebook term has weight 1
+    perceptual_weight: float = 1.0  # LPIPS; 0 switches it off (then no VGG16 weights are needed)
+    lpips_weights: str = ""  # file with VGG16 + LPIPS weights; empty: $IRIS_LPIPS_WEIGHTS or ~/.cache/iris-bench/lpips_vgg16.pt
+    l2_weight: float = 0.0  # catch: an L2 term beside L1 decodes small objects on black much sooner
+    normalize_codes: bool = False  # catch: L2-normalised codes and encodings against codebook collapse
+    code_reset_steps: int = 0  # catch: re-seed unused codes from encoder outputs during the first N steps
+    lr: float = 1e-4
+    batch_size: int = 256  # frames
+    steps_per_epoch: int = 200
+    start_after_epoch: int = 5
+
+
+@dataclass
+class WorldModelConfig:
+    max_blocks: int = 20  # steps in a training segment; each block is the frame tokens then 1 action token
+    num_layers: int = 10
+    num_heads: int = 4
+    embed_dim: int = 256
+    dropout: float = 0.1
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    batch_size: int = 64  # segments
+    steps_per_epoch: int = 200
+    start_after_epoch: int = 25
+
+
+@dataclass
+class ActorCriticConfig:
+    channels: tuple[int, ...] = (32, 32, 64, 64)
+    lstm_dim: int = 512
+    burn_in: int = 20  # real frames that set the LSTM state before imagining
+    horizon: int = 20  # imagined steps
+    gamma: float = 0.995
+    lam: float = 0.95  # lambda of the lambda-returns
+    entropy_weight: float = 0.001
+    lr: float = 1e-4
+    batch_size: int = 64  # imagined trajectories
+    steps_per_epoch: int = 200
+    start_after_epoch: int = 50
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 600
+    collect_steps: int = 200  # env steps collected per epoch
+    collect_until_epoch: int = 500  # 500 x 200 = the 100k agent steps of Atari 100k
+    collect_envs: int = 1
+    epsilon: float = 0.01  # epsilon-greedy exploration while collecting
+    temperature: float = 1.0  # policy sampling temperature while collecting
+    grad_clip: float = 10.0
+    eval_every: int = 5  # epochs; 0 disables the periodic evaluation
+    eval_episodes: int = 16
+    eval_temperature: float = 0.5
+    final_eval_episodes: int = 100
+    device: str = "auto"  # auto | cpu | cuda
+
+
+@dataclass
+class Config:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
+    actor_critic: ActorCriticConfig = field(default_factory=ActorCriticConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def flat(self) -> dict[str, object]:
+        """{'section.key': value}, the form of --set, MLflow params and search spaces."""
+        return {f"{s}.{k}": v for s, sec in self.to_dict().items() for k, v in sec.items()}
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Config:
+        cfg = cls()
+        for key, value in _flatten(data).items():
+            set_value(cfg, key, value)
+        return cfg
+
+
+def _flatten(data: dict) -> dict[str, object]:
+    return {f"{s}.{k}": v for s, sec in data.items() for k, v in sec.items()}
+
+
+def paper() -> Config:
+    return Config()
+
+
+def tiny() -> Config:
+    """The paper's algorithm with small networks and a short schedule: minutes per epoch on a CPU."""
+    return Config(
+        tokenizer=TokenizerConfig(
+            vocab_size=128, embed_dim=64, channels=32, channel_mult=(1, 1, 1, 1, 1), encoder_res_blocks=1,
+            decoder_res_blocks=1, attn_resolutions=(), z_channels=64, perceptual_weight=0.0,
+            batch_size=32, steps_per_epoch=20, start_after_epoch=1,
+        ),
+        world_model=WorldModelConfig(
+            max_blocks=8, num_layers=2, num_heads=4, embed_dim=128, batch_size=16, steps_per_epoch=20,
+            start_after_epoch=2,
+        ),
+        actor_critic=ActorCriticConfig(
+            channels=(16, 16, 32, 32), lstm_dim=128, burn_in=4, horizon=8, batch_size=16, steps_per_epoch=20,
+            start_after_epoch=3,
+        ),
+        training=TrainingConfig(
+            epochs=10, collect_steps=100, collect_until_epoch=10, eval_every=5, eval_episodes=2,
+            final_eval_episodes=4,
+        ),
+    )
+
+
+def catch() -> Config:
+    """Small IRIS for the built-in Catch game, with the settings that made it learn on 2 CPU cores."""
+    return Config(
+        env=EnvConfig(game="Catch", train_noop_max=0, test_noops=0),
+        tokenizer=TokenizerConfig(
+            vocab_size=64, embed_dim=64, channels=32, channel_mult=(1, 1, 1, 1, 1), encoder_res_blocks=1,
+            decoder_res_blocks=1, attn_resolutions=(), z_channels=64, perceptual_weight=0.0, l2_weight=1.0,
+            normalize_codes=True, code_reset_steps=300, lr=1e-3, batch_size=32, steps_per_epoch=20,
+            start_after_epoch=0,
+        ),
+        world_model=WorldModelConfig(
+            max_blocks=8, num_layers=2, num_heads=4, embed_dim=128, dropout=0.0, lr=1e-3, batch_size=32,
+            steps_per_epoch=20, start_after_epoch=1,
+        ),
+        actor_critic=ActorCriticConfig(
+            channels=(16, 16, 32, 32), lstm_dim=128, burn_in=4, horizon=8, gamma=0.99, entropy_weight=0.01,
+            lr=1e-3, batch_size=32, steps_per_epoch=20, start_after_epoch=2,
+        ),
+        training=TrainingConfig(
+            epochs=150, collect_steps=112, collect_until_epoch=150, collect_envs=16, eval_every=10,
+            eval_episodes=64, final_eval_episodes=256,
+        ),
+    )
+
+
+PRESETS = {"paper": paper, "tiny": tiny, "catch": catch}
+
+
+def load_preset(name: str) -> Config:
+    """A preset by name, or a YAML file {base: PRESET, set: {section.key: value}}."""
+    if name.endswith((".yaml", ".yml")):
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"preset file not found: {name}")
+        data = yaml.safe_load(path.read_text()) or {}
+        cfg = load_preset(str(data.get("base", "paper")))
+        return apply_overrides(cfg, [f"{k}={_yaml_scalar(v)}" for k, v in (data.get("set") or {}).items()])
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)} or a .yaml preset file")
+    return PRESETS[name]()
+
+
+def _yaml_scalar(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply `section.key=value` strings in order; returns the same (mutated) config."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} is not of the form section.key=value")
+        set_value(cfg, key.strip(), parse_value(cfg, key.strip(), raw.strip()))
+    return cfg
+
+
+def _field_type(cfg: Config, key: str) -> tuple[object, str, type]:
+    section_name, _, name = key.partition(".")
+    sections = {f.name: f for f in dataclasses.fields(cfg)}
+    if section_name not in sections or not name:
+        raise ConfigError(f"unknown config key {key!r}; sections: {', '.join(sections)} (keys look like env.game)")
+    section = getattr(cfg, section_name)
+    hints = typing.get_type_hints(type(section))
+    if name not in hints:
+        close = difflib.get_close_matches(name, list(hints), n=3)
+        valid = ", ".join(f"{section_name}.{k}" for k in (close or hints))
+        raise ConfigError(f"unknown config key {key!r}; {'did you mean' if close else 'valid'}: {valid}")
+    return section, name, hints[name]
+
+
+def parse_value(cfg: Config, key: str, raw: str) -> object:
+    _, _, kind = _field_type(cfg, key)
+    try:
+        if typing.get_origin(kind) is tuple:
+            (item_type, _) = typing.get_args(kind)
+            return tuple(item_type(x) for x in raw.strip("()[] ").split(",") if x.strip())
+        if kind is bool:
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return raw.lower() in ("true", "1")
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"bad value {raw!r} for {key}: expected {_type_name(kind)}") from None
+
+
+def set_value(cfg: Config, key: str, value: object) -> None:
+    section, name, kind = _field_type(cfg, key)
+    if typing.get_origin(kind) is tuple and isinstance(value, list):
+        value = tuple(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    expected = typing.get_origin(kind) or kind
+    if not isinstance(value, expected) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"bad value {value!r} for {key}: expected {_type_name(kind)}")
+    setattr(section, name, value)
+
+
+def _type_name(kind: object) -> str:
+    if typing.get_origin(kind) is tuple:
+        return f"comma-separated {typing.get_args(kind)[0].__name__}s"
+    return getattr(kind, "__name__", str(kind))
+
+
+def resolve(preset: str, overrides: list[str] = (), game: str | None = None) -> Config:
+    """Preset, then --game, then --set overrides (the order the CLI promises)."""
+    cfg = load_preset(preset)
+    if game is not None:
+        cfg.env.game = game
+    return apply_overrides(cfg, list(overrides))
+

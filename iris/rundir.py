@@ -1,0 +1,142 @@
+"""The run directory: everything one training run is, and the contract between iris/, benchmark/ and analysis/.
+
+    <run_dir>/
+      spec.json       what to run: game, seed, preset, overrides, resolved config, config hash
+      status.json     where it is: state, epoch, env steps, last test return, heartbeat (unix time), error
+      metrics.jsonl   one JSON object per finished epoch (step = env steps), appended
+      checkpoint.pt   latest epoch checkpoint (atomic); episodes/ holds the collected episodes
+      eval.json       final evaluation: returns, lengths, env steps, summary statistics
+      dream.gif, reconstructions.png, train.log
+
+The trainer writes it; campaigns, tracking, tuning and analysis only read it. Every write is atomic
+(temporary file + rename), so a reader never sees half a file and a killed writer loses nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from iris.config import Config, ConfigError
+
+STATES = ("pending", "running", "finished", "failed")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: object) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def write_spec(run_dir: Path, config: Config, seed: int, preset: str, overrides: list[str]) -> dict:
+    """Create spec.json, or check that an existing one asks for the same run (never silently changed)."""
+    spec = {
+        "game": config.env.game,
+        "seed": seed,
+        "preset": preset,
+        "overrides": list(overrides),
+        "config": config.to_dict(),
+        "config_hash": config.hash(),
+    }
+    old = read_spec(run_dir)
+    if old is not None:
+        if (old["config_hash"], old["seed"]) != (spec["config_hash"], seed):
+            raise ConfigError(
+                f"{run_dir} already holds a run with another config or seed "
+                f"(hash {old['config_hash']}, seed {old['seed']}); use a new run directory"
+            )
+        return old
+    atomic_write_json(run_dir / "spec.json", spec)
+    return spec
+
+
+def read_spec(run_dir: Path) -> dict | None:
+    return read_json(Path(run_dir) / "spec.json")
+
+
+def spec_config(spec: dict) -> Config:
+    return Config.from_dict(spec["config"])
+
+
+def write_status(run_dir: Path, **fields: object) -> dict:
+    """Merge fields into status.json and stamp the heartbeat."""
+    status = read_status(run_dir) or {"state": "pending", "epoch": 0, "env_steps": 0, "last_test_return": None}
+    status.update(fields, heartbeat=time.time())
+    assert status["state"] in STATES, status["state"]
+    atomic_write_json(Path(run_dir) / "status.json", status)
+    return status
+
+
+def read_status(run_dir: Path) -> dict | None:
+    return read_json(Path(run_dir) / "status.json")
+
+
+def append_metrics(run_dir: Path, row: dict) -> None:
+    """One line per epoch. A line is written with a single write() call; a torn last line is skipped on read."""
+    with open(Path(run_dir) / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a write cut off by a kill
+            continue
+    return rows
+
+
+def truncate_metrics(run_dir: Path, last_epoch: int) -> None:
+    """Drop rows after `last_epoch` (written after the checkpoint a resumed run restarts from)."""
+    rows = [r for r in read_metrics(run_dir) if r["epoch"] <= last_epoch]
+    atomic_write_bytes(Path(run_dir) / "metrics.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
+
+
+def write_eval(run_dir: Path, returns: list[float], lengths: list[int], env_steps: int) -> dict:
+    import numpy as np
+
+    r = np.asarray(returns, dtype=float)
+    result = {
+        "returns": [float(x) for x in returns],
+        "lengths": [int(x) for x in lengths],
+        "env_steps": int(env_steps),
+        "episodes": len(returns),
+        "mean": float(r.mean()),
+        "std": float(r.std()),
+        "min": float(r.min()),
+        "max": float(r.max()),
+    }
+    atomic_write_json(Path(run_dir) / "eval.json", result)
+    return result
+
+
+def read_eval(run_dir: Path) -> dict | None:
+    return read_json(Path(run_dir) / "eval.json")
