@@ -39,7 +39,288 @@ def run_describe(args) -> None:
         print(f"{'parameters.' + name:36s} {n:,}")
 
 
-COMMANDS = [add_describe]
+def add_envs(sub) -> None:
+    p = sub.add_parser("envs", help="build each game (train and test env), step it with random actions, report")
+    p.add_argument("--games", default="all", help="all (the 26 Atari 100k games) or a comma list, e.g. Pong,Catch")
+    p.add_argument("--steps", type=int, default=1000, help="random steps per env (default: 1000)")
+    p.set_defaults(func=run_envs)
+
+
+def run_envs(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchmark.perf import env_steps_per_second
+    from iris.config import EnvConfig
+    from iris.envs import make_env, resolve_games
+
+    if args.steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {args.steps}")
+    console = Console()
+    table = Table("game", "actions", "observation", "train steps/s", "test steps/s", "status")
+    failures = 0
+    for game in resolve_games(args.games):
+        try:
+            with console.status(f"stepping {game}"):
+                cfg = EnvConfig(game=game)  # the paper's protocol
+                train_env, test_env = make_env(cfg, train=True, seed=0), make_env(cfg, train=False, seed=0)
+                rates = [env_steps_per_second(env, args.steps) for env in (train_env, test_env)]
+            space = train_env.observation_space
+            table.add_row(game, str(train_env.action_space.n), f"{'x'.join(map(str, space.shape))} {space.dtype}",
+                          *(f"{r:,.0f}" for r in rates), "[green]ok")
+        except Exception as e:  # report every game, then fail
+            failures += 1
+            table.add_row(game, "", "", "", "", f"[red]error: {type(e).__name__}: {e}")
+    console.print(table)
+    return 1 if failures else 0
+
+
+def add_perf(sub) -> None:
+    p = sub.add_parser("perf", help="measure performance figures")
+    p.add_argument("--store", action="store_true", help="episode store: memory for 100k frames, write and sampling times")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_perf)
+
+
+def run_perf(args) -> None:
+    from benchmark.perf import print_rows, store_memory_benchmark
+
+    if not args.store:
+        raise ConfigError("perf: choose the figures to measure: --store")
+    print_rows(store_memory_benchmark(), args.json)
+
+
+def add_report(sub) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser("report", help="a paper's tables and figures: a campaign, score files and published Atari 100k results")
+    p.add_argument("--campaign", help="campaign to report, named after it: its finished runs under --runs-root "
+                                      "(or in MLflow with --tracking-uri)")
+    p.add_argument("--runs-root", type=Path, default=Path("runs"), help="where campaigns live (default: runs)")
+    p.add_argument("--tracking-uri", help="read the campaign from this MLflow store (e.g. sqlite:///mlflow.db) instead")
+    p.add_argument("--scores", nargs="+", type=Path, default=[], metavar="FILE",
+                   help="score files: .json {game: [score per run]} (the method is the file name) "
+                        "or .csv with columns method,game,seed,score")
+    p.add_argument("--baselines", default="all", help="published methods: all, none, or a comma list like IRIS,DIAMOND")
+    p.add_argument("--games", default="all", help="all (every game of any method) or a comma list")
+    p.add_argument("--drop-missing", action="store_true", help="leave out games some method lacks (the report names them)")
+    p.add_argument("--reps", type=int, default=50_000, help="bootstrap repetitions (default: 50000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    p.add_argument("--timing", action="store_true", help="print where the time goes")
+    p.add_argument("--out", type=Path, required=True, help="directory for report.md, tables, figures and JSON")
+
+    def run_report(args) -> None:
+        from analysis.timing import Timings
+
+        timings = Timings()
+        with timings.phase("total"):
+            with timings.phase("imports"):
+                from analysis.report import write_report
+                from analysis.sources import load_methods
+            with timings.phase("loading"):
+                methods = load_methods(args.campaign, args.runs_root, args.tracking_uri, args.scores, args.baselines)
+            write_report(args.out, methods, args.games, args.drop_missing, args.reps, args.seed, timings)
+        print(f"report: {args.out / 'report.md'}")
+        if args.timing:
+            print(timings.table())
+
+    p.set_defaults(func=run_report)
+
+
+def add_runs_root(p: argparse.ArgumentParser) -> None:
+    from pathlib import Path
+
+    p.add_argument("--runs-root", type=Path, default=Path("runs"), help="where campaigns live (default: runs)")
+
+
+def add_run(sub) -> None:
+    p = sub.add_parser("run", help="train a campaign of games x seeds through submitit; rerun to resume (idempotent)")
+    p.add_argument("--games", required=True, help="all (the 26 Atari 100k games) or a comma list, e.g. Pong,Breakout")
+    p.add_argument("--seeds", type=int, required=True, help="runs per game")
+    p.add_argument("--seed-offset", type=int, default=0, help="first seed (default: 0)")
+    add_config_args(p, game=False)
+    p.add_argument("--campaign", help="campaign name, its folder under --runs-root (default: the preset's name)")
+    p.add_argument("--executor", default="local", help="local (default: jobs on this machine), slurm, or debug (in-process)")
+    p.add_argument("--profile", help="SLURM profile for --executor slurm, e.g. slurm/profiles/example.yaml")
+    p.add_argument("--max-parallel", type=int, help="runs training at once (default: local one per GPU, or 1 without "
+                                                      "GPUs; slurm the profile's array_parallelism)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (start, resume, skip) and a GPU-hour estimate")
+    p.add_argument("--wait", action="store_true", help="block with a progress bar until the runs end")
+    add_runs_root(p)
+    p.set_defaults(func=run_run)
+
+
+def run_run(args) -> int:
+    from benchmark import launch
+    from iris.envs import resolve_games
+
+    request = launch.Request(resolve_games(args.games), launch.seeds(args.seeds, args.seed_offset), args.preset,
+                             args.overrides, args.campaign, args.executor, args.profile, args.max_parallel, args.runs_root)
+    if args.dry_run:
+        launch.print_plan(launch.make_plan(request))
+        return 0
+    plan = launch.submit(request)
+    launch.print_plan(plan)
+    if plan.todo:
+        print(f"submitted {len(plan.todo)} run(s) to the {args.executor} executor; "
+              f"follow with: iris-bench status --campaign {plan.campaign.name} --runs-root {args.runs_root}")
+    else:
+        print("nothing to submit: every run is finished, running or queued")
+    if args.wait or args.executor == "debug":
+        return launch.wait(plan.campaign, [r.key for r in plan.start + plan.resume + plan.skip])
+    return 0
+
+
+def add_status(sub) -> None:
+    p = sub.add_parser("status", help="a table per campaign: each run's state, epoch, env steps, last test return, job")
+    p.add_argument("--campaign", help="one campaign (default: every campaign under --runs-root)")
+    p.add_argument("--json", action="store_true")
+    add_runs_root(p)
+    p.set_defaults(func=run_status)
+
+
+def run_status(args) -> None:
+    from benchmark import campaign, status
+
+    found = [(c, status.views(c)) for c in campaign.find(args.runs_root, args.campaign)]
+    if args.json:
+        print(json.dumps([status.as_json(c, runs) for c, runs in found], indent=2))
+        return
+    for c, runs in found:
+        status.print_table(c, runs)
+
+
+def add_cancel(sub) -> None:
+    p = sub.add_parser("cancel", help="stop a campaign's jobs (scancel, or the local job processes); runs stay resumable")
+    p.add_argument("--campaign", required=True)
+    add_runs_root(p)
+    p.set_defaults(func=run_cancel)
+
+
+def run_cancel(args) -> None:
+    from benchmark import campaign, launch
+
+    (found,) = campaign.find(args.runs_root, args.campaign)
+    stopped = launch.cancel(found)
+    print(f"campaign {found.name}: cancelled {len(stopped)} job(s){': ' + ' '.join(stopped) if stopped else ''}; "
+          f"rerun the same `iris-bench run` to resume")
+
+
+def add_sync(sub) -> None:
+    p = sub.add_parser("sync", help="replay run directories into MLflow (after the store was unreachable); idempotent")
+    p.add_argument("--campaign", help="one campaign (default: every campaign under --runs-root)")
+    add_runs_root(p)
+    p.set_defaults(func=run_sync)
+
+
+def run_sync(args) -> None:
+    from benchmark import campaign, tracking
+
+    for c in campaign.find(args.runs_root, args.campaign):
+        outcome = tracking.sync_campaign(c.root, c.name, [c.run_dir(k) for k in c.runs])
+        for run_dir, what in outcome.items():
+            print(f"{c.name} {run_dir.relative_to(c.root)}: {what}")
+
+
+def add_campaign_timing(sub) -> None:
+    p = sub.add_parser("campaign-timing", help="time planning + submitting a 26 x 5 campaign and `status` on it")
+    p.add_argument("--executor", default="local", help="local (default) or slurm; the jobs are cancelled at once")
+    p.add_argument("--profile", help="SLURM profile for --executor slurm")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_campaign_timing)
+
+
+def run_campaign_timing(args) -> None:
+    from benchmark.campaign_timing import campaign_timings
+    from benchmark.perf import print_rows
+
+    print_rows(campaign_timings(args.executor, args.profile), args.json)
+
+
+def add_train(sub) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser("train", help="train one IRIS run in a run directory; the same command resumes it")
+    add_config_args(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-dir", type=Path, required=True, help="the run directory (created if missing)")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args) -> None:
+    from iris import rundir
+    from iris.envs import check_game
+    from iris.trainer import train
+
+    cfg = resolve(args.preset, args.overrides, args.game)
+    cfg.env.game = check_game(cfg.env.game)
+    rundir.write_spec(args.run_dir, cfg, args.seed, args.preset, args.overrides)
+    train(args.run_dir)
+
+
+def add_eval(sub) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser("eval", help="evaluate a run's latest checkpoint on test episodes")
+    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--episodes", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0, help="seed of the test environments")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args) -> None:
+    import numpy as np
+
+    from iris.collect import evaluate
+    from iris.trainer import load_agent
+
+    if args.episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {args.episodes}")
+    agent, cfg, info = load_agent(args.run_dir, args.device)
+    returns, lengths = evaluate(agent, cfg.env, args.episodes, cfg.training.eval_temperature, args.seed, info["device"])
+    r = np.asarray(returns)
+    result = {"game": cfg.env.game, "epoch": info["epoch"], "env_steps": info["env_steps"], "episodes": len(returns),
+              "mean": float(r.mean()), "std": float(r.std()), "min": float(r.min()), "max": float(r.max()),
+              "length_mean": float(np.mean(lengths)), "returns": returns, "lengths": lengths}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{cfg.env.game} after epoch {info['epoch']} ({info['env_steps']} env steps), {len(returns)} episodes: "
+              f"return {result['mean']:.3f} +- {result['std']:.3f} (min {result['min']:g}, max {result['max']:g}), "
+              f"length {result['length_mean']:.1f}")
+
+
+def add_dream(sub) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser("dream", help="GIF of a real episode beside the world model's imagined continuation")
+    p.add_argument("--run-dir", type=Path, required=True)
+    p.add_argument("--out", type=Path, default=Path("dream.gif"))
+    p.add_argument("--episode", type=int, default=-1, help="index of the stored episode (default: the latest)")
+    p.add_argument("--steps", type=int, default=40, help="imagined steps (default: 40)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_dream)
+
+
+def run_dream(args) -> None:
+    from iris.episodes import EpisodeStore
+    from iris.trainer import load_agent
+    from iris.dream import write_dream
+
+    agent, _, _ = load_agent(args.run_dir)
+    store = EpisodeStore(args.run_dir / "episodes")
+    if not store.episodes:
+        raise ConfigError(f"{args.run_dir} has no finished episode to dream from yet")
+    if not -len(store.episodes) <= args.episode < len(store.episodes):
+        raise ConfigError(f"--episode {args.episode} is out of range: the run has {len(store.episodes)} episodes")
+    png = args.out.with_name(args.out.stem + "_reconstructions.png")
+    write_dream(agent, store.episodes[args.episode], args.out, png, steps=args.steps, seed=args.seed)
+    print(f"wrote {args.out} (real | reconstructed | imagined) and {png}")
+
+
+COMMANDS = [add_describe, add_envs, add_train, add_eval, add_dream, add_perf, add_report, add_run, add_status, add_cancel, add_sync, add_campaign_timing]
 
 
 def main(argv: list[str] | None = None) -> int:

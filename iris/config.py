@@ -140,7 +140,7 @@ def tiny() -> Config:
     """The paper's algorithm with small networks and a short schedule: minutes per epoch on a CPU."""
     return Config(
         tokenizer=TokenizerConfig(
-            vocab_size=128, embed_dim=64, channels=32, channel_mult=(1, 1, 1, 1, 1), encoder_res_blocks=1,
+            vocab_size=128, embed_dim=64, channels=16, channel_mult=(1, 1, 2, 2, 4), encoder_res_blocks=1,
             decoder_res_blocks=1, attn_resolutions=(), z_channels=64, perceptual_weight=0.0,
             batch_size=32, steps_per_epoch=20, start_after_epoch=1,
         ),
@@ -164,7 +164,7 @@ def catch() -> Config:
     return Config(
         env=EnvConfig(game="Catch", train_noop_max=0, test_noops=0),
         tokenizer=TokenizerConfig(
-            vocab_size=64, embed_dim=64, channels=32, channel_mult=(1, 1, 1, 1, 1), encoder_res_blocks=1,
+            vocab_size=64, embed_dim=64, channels=16, channel_mult=(1, 1, 2, 2, 4), encoder_res_blocks=1,
             decoder_res_blocks=1, attn_resolutions=(), z_channels=64, perceptual_weight=0.0, l2_weight=1.0,
             normalize_codes=True, code_reset_steps=300, lr=1e-3, batch_size=32, steps_per_epoch=20,
             start_after_epoch=0,

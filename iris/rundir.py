@@ -22,7 +22,7 @@ from pathlib import Path
 
 from iris.config import Config, ConfigError
 
-STATES = ("pending", "running", "finished", "failed")
+STATES = ("pending", "running", "stopped", "finished", "failed")  # stopped: interrupted, resumable
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -1,0 +1,97 @@
+"""The report's figures, each saved as PNG and PDF. rliable draws the interval plots, profiles, probability of
+improvement and sample-efficiency curves; seaborn the per-game heatmap. Headless: matplotlib's Agg backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from rliable import plot_utils  # noqa: E402
+
+from analysis.aggregates import METRICS  # noqa: E402
+from analysis.curves import Curve  # noqa: E402
+from analysis.profiles import TAUS  # noqa: E402
+from analysis.tables import METRIC_TITLES  # noqa: E402
+
+NORMALISED = "Human-normalised score"
+
+
+def method_colors(names: list[str]) -> dict:
+    palette = sns.color_palette("colorblind" if len(names) <= 10 else "tab20", len(names))
+    return dict(zip(names, palette))
+
+
+def save(fig: plt.Figure, out: Path, name: str) -> str:
+    for suffix in (".png", ".pdf"):
+        fig.savefig(out / f"{name}{suffix}", bbox_inches="tight", dpi=150)
+    plt.close(fig)
+    return f"{name}.png"
+
+
+def bounds(entry: dict) -> list:
+    """[low, high], or the point twice where there is no interval (drawn as a line)."""
+    return [entry["point"], entry["point"]] if entry["low"] is None else [entry["low"], entry["high"]]
+
+
+def plot_aggregates(aggregates: dict, colors: dict, out: Path) -> str:
+    points = {name: np.array([result[m]["point"] for m in METRICS]) for name, result in aggregates.items()}
+    intervals = {name: np.array([bounds(result[m]) for m in METRICS]).T for name, result in aggregates.items()}
+    row_height = max(0.37, 2.0 / len(aggregates))
+    fig, axes = plot_utils.plot_interval_estimates(
+        points, intervals, list(METRIC_TITLES.values()), algorithms=list(reversed(aggregates)), colors=colors,
+        row_height=row_height, xlabel=NORMALISED, xlabel_y_coordinate=-0.6 / (row_height * len(aggregates)))
+    for ax in axes:
+        ax.use_sticky_edges = False  # bars' edges would pin a point estimate without an interval to the frame
+        ax.margins(x=0.08)
+        ax.grid(False, axis="y")
+    return save(fig, out, "aggregates")
+
+
+def plot_profiles(profiles: dict, colors: dict, out: Path) -> str:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    bands = {name: (p["low"], p["high"]) for name, p in profiles.items() if p["low"] is not None}
+    plot_utils.plot_performance_profiles({name: p["point"] for name, p in profiles.items()}, TAUS,
+                                         performance_profile_cis=bands, colors=colors, ax=ax,
+                                         xlabel=r"Human-normalised score ($\tau$)", labelsize="large",
+                                         ticklabelsize="large")
+    ax.legend(loc="upper right", fontsize="small", ncol=2)
+    return save(fig, out, "performance_profiles")
+
+
+def plot_improvement(focus: str, improvements: dict, out: Path) -> str:
+    fig, ax = plt.subplots(figsize=(4, 0.4 * len(improvements) + 1))
+    pairs = {f"{focus},{other}": entry for other, entry in reversed(improvements.items())}  # first on top
+    plot_utils.plot_probability_of_improvement({pair: e["point"] for pair, e in pairs.items()},
+                                               {pair: bounds(e) for pair, e in pairs.items()}, ax=ax)
+    ax.set_xlim(0, 1)
+    return save(fig, out, "probability_of_improvement")
+
+
+def plot_per_game(rows: list[dict], out: Path) -> str:
+    """Heatmap of each method's mean normalised score per game; 1 (human) is the neutral colour."""
+    frame = pd.DataFrame([r for r in rows if r["normalised_mean"] is not None])
+    table = frame.pivot(index="game", columns="method", values="normalised_mean")[frame["method"].unique()]
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * table.shape[1], 1.0 + 0.35 * table.shape[0]))
+    sns.heatmap(table, annot=True, fmt=".2f", cmap="vlag", center=1.0, vmin=0.0, vmax=2.0, ax=ax,
+                annot_kws={"fontsize": 7}, cbar_kws={"label": f"{NORMALISED} (clipped at 2)"})
+    ax.set(xlabel="", ylabel="")
+    return save(fig, out, "per_game")
+
+
+def plot_curves(curves: list[Curve], colors: dict, out: Path) -> str:
+    labels = list(dict.fromkeys(c.label for c in curves))
+    fig, axes = plt.subplots(1, len(labels), figsize=(6 * len(labels), 4.5), squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        for c in (c for c in curves if c.label == label):
+            band = (c.point, c.point) if c.low is None else (c.low, c.high)
+            plot_utils.plot_sample_efficiency_curve(c.steps, {c.method: c.point}, {c.method: band}, colors=colors,
+                                                    ax=ax, xlabel="Env steps", ylabel=label, labelsize="large",
+                                                    ticklabelsize="large")
+        ax.legend(fontsize="small")
+    return save(fig, out, "sample_efficiency")

@@ -1,0 +1,34 @@
+"""Performance profiles: the fraction of runs (over all games) with a normalised score above each threshold tau,
+with 95% stratified bootstrap bands. The profile is rliable's score distribution; a resample only
+re-weights the runs, so each repetition is run counts @ (score > tau).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rliable import library
+
+from analysis.bootstrap import percentile_interval, run_counts, run_indices
+
+TAUS = np.linspace(0.0, 8.0, 81)  # the range rliable's Atari 100k profiles use
+PROFILE_REPS = 2_000  # rliable's default for profiles: a band in a figure needs no more (and costs reps x runs x taus)
+
+
+def profile(normalised: np.ndarray, reps: int, rng: np.random.Generator, taus: np.ndarray = TAUS) -> dict:
+    """{point, low, high}: arrays over `taus` for one method's (runs, games) normalised scores, bands from at most
+    PROFILE_REPS repetitions; a single run per game gives the profile only (low and high None)."""
+    result = {"point": library.score_distributions(normalised, taus), "low": None, "high": None}
+    if len(normalised) > 1:
+        runs, games = normalised.shape
+        above = (normalised.T[:, :, None] > taus).reshape(games * runs, len(taus)).astype(float)  # (game, run) rows
+        draws = run_indices(rng, min(reps, PROFILE_REPS), runs, games, per_rep=games * (runs + len(taus)))
+        replicates = np.concatenate([resampled_profile(above, indices) for indices in draws])
+        result["low"], result["high"] = percentile_interval(replicates)
+    return result
+
+
+def resampled_profile(above: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """(chunk, taus) fraction of resampled runs above each tau, from `above` ((game, run) rows x taus, 0/1) and
+    the runs drawn (chunk, runs, games)."""
+    chunk, runs, games = indices.shape
+    return run_counts(indices).reshape(chunk, games * runs) @ above / (runs * games)

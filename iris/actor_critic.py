@@ -1,0 +1,76 @@
+"""The policy and value network, trained only in imagination (DreamerV2-style objectives).
+
+A CNN reads the tokenizer's reconstruction of a frame, an LSTM cell carries the past, and two linear heads
+give action logits and the state value. Targets are lambda-returns of imagined trajectories.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.distributions import Categorical
+
+from iris.config import ActorCriticConfig
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, cfg: ActorCriticConfig, num_actions: int, resolution: int = 64):
+        super().__init__()
+        self.cfg = cfg
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c in cfg.channels:
+            layers += [nn.Conv2d(c_in, c, 3, padding=1), nn.MaxPool2d(2), nn.ReLU()]
+            c_in = c
+        self.cnn = nn.Sequential(*layers, nn.Flatten())
+        features = cfg.channels[-1] * (resolution // 2 ** len(cfg.channels)) ** 2
+        self.lstm = nn.LSTMCell(features, cfg.lstm_dim)
+        self.actor = nn.Linear(cfg.lstm_dim, num_actions)
+        self.critic = nn.Linear(cfg.lstm_dim, 1)
+
+    def initial_state(self, batch: int) -> State:
+        z = self.critic.weight.new_zeros(batch, self.cfg.lstm_dim)
+        return z, z.clone()
+
+    def forward(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor, State]:
+        """x float [B, 3, H, W] in [-1, 1] -> action logits [B, A], values [B], next LSTM state."""
+        h, c = self.lstm(self.cnn(x), state)
+        return self.actor(h), self.critic(h).squeeze(-1), (h, c)
+
+    @torch.no_grad()
+    def burn_in(self, frames: torch.Tensor, mask: torch.Tensor) -> State:
+        """Run over frames [B, L, 3, H, W]; rows stay at the zero state on padded steps (mask False)."""
+        state = self.initial_state(frames.shape[0])
+        for t in range(frames.shape[1]):
+            _, _, new = self(frames[:, t], state)
+            keep = mask[:, t, None]
+            state = (torch.where(keep, new[0], state[0]), torch.where(keep, new[1], state[1]))
+        return state
+
+    def compute_loss(self, traj: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """traj: imagined logits [B, H, A], values [B, H], actions, rewards, ends [B, H] (iris.imagination)."""
+        with torch.no_grad():
+            returns = lambda_returns(traj["rewards"], traj["values"], traj["ends"], self.cfg.gamma, self.cfg.lam)
+        values = traj["values"][:, :-1]
+        returns = returns[:, :-1]  # the last step only bootstraps
+        dist = Categorical(logits=traj["logits"][:, :-1])
+        loss_policy = -(dist.log_prob(traj["actions"][:, :-1]) * (returns - values.detach())).mean()
+        entropy = dist.entropy().mean()
+        loss_value = F.mse_loss(values, returns)
+        loss = loss_policy - self.cfg.entropy_weight * entropy + loss_value
+        logs = {"policy": loss_policy.detach(), "value": loss_value.detach(), "entropy": entropy.detach(),
+                "imagined_return": traj["rewards"].sum(1).mean(), "lambda_return": returns.mean()}
+        return loss, logs
+
+
+def lambda_returns(rewards: torch.Tensor, values: torch.Tensor, ends: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
+    """G_t = r_t + gamma (1 - end_t) ((1 - lam) v_{t+1} + lam G_{t+1}), with G_{H-1} = v_{H-1}. All [B, H]."""
+    returns = torch.empty_like(values)
+    returns[:, -1] = values[:, -1]
+    alive = 1.0 - ends.float()
+    for t in reversed(range(values.shape[1] - 1)):
+        returns[:, t] = rewards[:, t] + gamma * alive[:, t] * ((1 - lam) * values[:, t + 1] + lam * returns[:, t + 1])
+    return returns

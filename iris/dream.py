@@ -1,0 +1,63 @@
+"""What the world model believes: a real episode beside its imagined continuation, as an animated GIF.
+
+From a real frame, the world model is fed the actions the agent really took next and imagines the frames;
+each GIF frame shows [real | tokenizer reconstruction | imagined] side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from iris.agent import Agent
+from iris.episodes import Episode
+from iris.imagination import dream_step, start_frame
+from iris.tokenizer import float_to_frames
+
+
+@torch.no_grad()
+def dream(agent: Agent, episode: Episode, start: int, steps: int, seed: int) -> np.ndarray:
+    """uint8 [T, H, 3W, 3]: real, reconstructed and imagined frames from `start` for `steps` actions."""
+    torch.manual_seed(seed)
+    device = next(agent.parameters()).device
+    real = torch.from_numpy(episode.observations[start:start + steps + 1]).to(device)
+    actions = torch.from_numpy(episode.actions[start:start + steps]).to(device)
+    tokens = agent.tokenizer.tokenize(real)
+    recon = float_to_frames(agent.tokenizer.detokenize(tokens))
+    current = tokens[:1]
+    cache = start_frame(agent.world_model, current)
+    imagined = [recon[0]]
+    for t in range(len(actions)):
+        current, _, _, cache = dream_step(agent.world_model, cache, current, actions[t:t + 1])
+        imagined.append(float_to_frames(agent.tokenizer.detokenize(current))[0])
+    return torch.cat([real, recon, torch.stack(imagined)], dim=2).cpu().numpy()
+
+
+def reconstructions(agent: Agent, frames: np.ndarray) -> np.ndarray:
+    """uint8 [2H, N*W, 3]: real frames on top, their reconstructions below."""
+    real = torch.from_numpy(frames).to(next(agent.parameters()).device)
+    recon = float_to_frames(agent.tokenizer.reconstruct(real))
+    rows = [torch.cat(list(x), dim=1) for x in (real, recon)]
+    return torch.cat(rows, dim=0).cpu().numpy()
+
+
+def save_gif(frames: np.ndarray, path: Path, scale: int = 3, fps: int = 8) -> None:
+    images = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in frames]
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+    tmp.replace(path)
+
+
+def save_png(image: np.ndarray, path: Path, scale: int = 2) -> None:
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    Image.fromarray(image).resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST).save(tmp, format="PNG")
+    tmp.replace(path)
+
+
+def write_dream(agent: Agent, episode: Episode, gif_path: Path, png_path: Path, steps: int = 40, seed: int = 0) -> None:
+    """The dream GIF of an episode's first `steps` actions, and 8 of its frames reconstructed."""
+    save_gif(dream(agent, episode, 0, min(steps, len(episode) - 1), seed), gif_path)
+    picks = np.linspace(0, len(episode) - 1, num=min(8, len(episode))).astype(int)
+    save_png(reconstructions(agent, episode.observations[picks]), png_path)

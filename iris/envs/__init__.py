@@ -1,0 +1,70 @@
+"""Games by name: the 26 Atari 100k games and the built-in Catch, single or in parallel.
+
+Every env has get_state() / set_state(state): a picklable snapshot of everything its future depends
+on (emulator incl. RNG, counters, frames, its numpy RNG), so a resumed run continues bit-identically.
+Vector envs are seeded at construction: call their reset() without a seed.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import gymnasium
+import numpy as np
+
+from iris.config import ConfigError, EnvConfig
+from iris.envs.atari import ATARI_100K, AtariEnv, atari_num_actions
+from iris.envs.catch import MOVES, CatchEnv
+
+GAMES = [*ATARI_100K, "Catch"]
+_CANONICAL = {g.lower(): g for g in GAMES}
+
+
+def check_game(name: str) -> str:
+    """The canonical spelling of a known game (case-insensitive), or a ConfigError with close names."""
+    if name.lower() in _CANONICAL:
+        return _CANONICAL[name.lower()]
+    close = difflib.get_close_matches(name, GAMES, n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else f"valid: {', '.join(GAMES)}"
+    raise ConfigError(f"unknown game {name!r}; {hint}")
+
+
+def resolve_games(spec: str) -> list[str]:
+    """'all' (the 26 Atari 100k games) or a comma list of game names."""
+    if spec.strip().lower() == "all":
+        return list(ATARI_100K)
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise ConfigError(f"no game in {spec!r}; give 'all' or a comma list such as Pong,Breakout")
+    return [check_game(n) for n in names]
+
+
+def num_actions(game: str) -> int:
+    game = check_game(game)
+    return len(MOVES) if game == "Catch" else atari_num_actions(game)
+
+
+def make_env(cfg: EnvConfig, train: bool, seed: int) -> gymnasium.Env:
+    game = check_game(cfg.game)
+    return CatchEnv(cfg, seed) if game == "Catch" else AtariEnv(game, cfg, train, seed)
+
+
+def make_vector_env(cfg: EnvConfig, train: bool, seed: int, num_envs: int) -> gymnasium.vector.SyncVectorEnv:
+    """num_envs envs stepped in turn. After an episode ends, step() already returns the next episode's
+    first observation; the last one is in infos['final_obs'] (SAME_STEP autoreset)."""
+    seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(num_envs)]
+    return gymnasium.vector.SyncVectorEnv(
+        [lambda s=s: make_env(cfg, train, s) for s in seeds],
+        autoreset_mode=gymnasium.vector.AutoresetMode.SAME_STEP,
+    )
+
+
+def vector_state(vec: gymnasium.vector.SyncVectorEnv) -> list:
+    return [env.get_state() for env in vec.envs]
+
+
+def set_vector_state(vec: gymnasium.vector.SyncVectorEnv, state: list) -> None:
+    if len(state) != vec.num_envs:
+        raise ConfigError(f"saved state holds {len(state)} envs, this vector env has {vec.num_envs}")
+    for env, s in zip(vec.envs, state):
+        env.set_state(s)

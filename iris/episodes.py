@@ -1,0 +1,143 @@
+"""The episode store: every collected episode, one compressed .npz file each, all of them held in memory.
+
+Files are written atomically (temporary file, fsync, rename), so a killed writer leaves only whole
+episodes plus perhaps a hidden temporary file, which the next open deletes. Sampling keeps no copy of
+the frames: a cumulative step count maps a uniform step index to (episode, step).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from iris.rundir import atomic_write_bytes
+
+FIELDS = ("observations", "actions", "rewards", "ends")
+
+
+@dataclass
+class Episode:
+    observations: np.ndarray  # uint8 [T, H, W, 3]: what the agent saw before each action
+    actions: np.ndarray  # int64 [T]
+    rewards: np.ndarray  # float32 [T]
+    ends: np.ndarray  # bool [T]: the episode terminated after that action
+    truncated: bool = False  # cut by the time limit rather than terminated
+
+    def __post_init__(self):
+        if np.asarray(self.observations).dtype != np.uint8:
+            raise ValueError(f"episode observations must be uint8 frames, got {np.asarray(self.observations).dtype}")
+        self.observations = np.asarray(self.observations)
+        self.actions = np.asarray(self.actions, np.int64)
+        self.rewards = np.asarray(self.rewards, np.float32)
+        self.ends = np.asarray(self.ends, bool)
+        lengths = {k: len(getattr(self, k)) for k in FIELDS}
+        if len(set(lengths.values())) != 1 or lengths["actions"] == 0:
+            raise ValueError(f"an episode needs one or more steps and equal lengths, got {lengths}")
+        self.truncated = bool(self.truncated)
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    @property
+    def ret(self) -> float:
+        return float(self.rewards.sum())
+
+
+class EpisodeStore:
+    """Episodes in `directory` as <id>.npz, ids 0, 1, 2, ... in the order they were added."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for tmp in self.directory.glob(".*.tmp"):  # unfinished writes of a killed writer (one writer per store)
+            tmp.unlink()
+        self.ids: list[int] = []
+        self.episodes: list[Episode] = []
+        self.pending: list[Episode] = []  # episodes in progress: sampled too, not on disk
+        self._reindex()  # an empty store has an (empty) index too
+        for path in sorted(self.directory.glob("*.npz"), key=lambda p: int(p.stem)):
+            with np.load(path) as f:
+                episode = Episode(*(f[k] for k in FIELDS), truncated=bool(f["truncated"]))
+            self._append(int(path.stem), episode)
+
+    @property
+    def num_episodes(self) -> int:
+        return len(self.episodes)
+
+    @property
+    def num_steps(self) -> int:
+        return int(self._step_ends[-1]) if self._sampled else 0
+
+    def _path(self, episode_id: int) -> Path:
+        return self.directory / f"{episode_id:06d}.npz"
+
+    def _append(self, episode_id: int, episode: Episode) -> None:
+        if self.episodes and episode.observations.shape[1:] != self.episodes[0].observations.shape[1:]:
+            raise ValueError(
+                f"frames of shape {episode.observations.shape[1:]} do not match the store's "
+                f"{self.episodes[0].observations.shape[1:]}"
+            )
+        self.ids.append(episode_id)
+        self.episodes.append(episode)
+        self._reindex()
+
+    def set_pending(self, episodes: list[Episode]) -> None:
+        """The collector's episodes in progress. They are sampled like finished ones, so training can start
+        before the first episode ends (a Pong episode lasts ~900 steps); the collector's checkpoint keeps them."""
+        self.pending = list(episodes)
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._sampled = self.episodes + self.pending
+        lengths = np.array([len(e) for e in self._sampled], np.int64)
+        self._step_ends = np.cumsum(lengths)
+        self._step_starts = self._step_ends - lengths
+
+    def add(self, episode: Episode) -> int:
+        episode_id = self.ids[-1] + 1 if self.ids else 0
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **{k: getattr(episode, k) for k in FIELDS}, truncated=episode.truncated)
+        atomic_write_bytes(self._path(episode_id), buffer.getvalue())
+        self._append(episode_id, episode)
+        return episode_id
+
+    def truncate(self, num_episodes: int) -> None:
+        """Keep only the first num_episodes (drop those collected after the checkpoint a run resumes from)."""
+        for episode_id in self.ids[num_episodes:]:
+            self._path(episode_id).unlink()
+        del self.ids[num_episodes:], self.episodes[num_episodes:]
+        self._reindex()
+
+    def _sample_steps(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(episode index, step in episode) for batch_size steps drawn uniformly over all stored steps."""
+        if not self._sampled:
+            raise ValueError(f"cannot sample from an empty episode store ({self.directory})")
+        steps = rng.integers(self.num_steps, size=batch_size)
+        episode_index = np.searchsorted(self._step_ends, steps, side="right")
+        return episode_index, steps - self._step_starts[episode_index]
+
+    def sample_frames(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        return np.stack([self._sampled[e].observations[t] for e, t in zip(*self._sample_steps(batch_size, rng))])
+
+    def sample_segments(self, batch_size: int, length: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Segments of `length` steps ending at a uniformly drawn step; one that would begin before its
+        episode does is padded on the left with zeros, and mask is False there."""
+        episode_index, last_steps = self._sample_steps(batch_size, rng)
+        frame_shape = self._sampled[0].observations.shape[1:]
+        batch = {
+            "observations": np.zeros((batch_size, length, *frame_shape), np.uint8),
+            "actions": np.zeros((batch_size, length), np.int64),
+            "rewards": np.zeros((batch_size, length), np.float32),
+            "ends": np.zeros((batch_size, length), bool),
+            "mask": np.zeros((batch_size, length), bool),
+        }
+        for b, (e, last) in enumerate(zip(episode_index, last_steps)):
+            start = max(last + 1 - length, 0)
+            pad = length - (last + 1 - start)
+            for k in FIELDS:
+                batch[k][b, pad:] = getattr(self._sampled[e], k)[start:last + 1]
+            batch["mask"][b, pad:] = True
+        return batch

@@ -1,0 +1,114 @@
+"""The discrete autoencoder: a frame becomes a grid of tokens (4x4 = 16 of `vocab_size` codes at 64x64).
+
+Encoder -> nearest code in a learned codebook (straight-through gradient) -> decoder.
+Loss: L1 reconstruction (+ optional L2) + codebook term + beta * commitment term + LPIPS perceptual term.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from iris.config import TokenizerConfig
+from iris.nets import Decoder, Encoder
+
+
+def frames_to_float(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-1, 1]; frames stay uint8 until a model needs them."""
+    return frames.movedim(-1, -3).float().div(127.5).sub(1.0)
+
+
+def float_to_frames(x: torch.Tensor) -> torch.Tensor:
+    """float [..., 3, H, W] in [-1, 1] -> uint8 [..., H, W, 3]."""
+    return x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).movedim(-3, -1)
+
+
+class Tokenizer(nn.Module):
+    def __init__(self, cfg: TokenizerConfig, resolution: int = 64):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg, resolution)
+        self.pre_quant = nn.Conv2d(cfg.z_channels, cfg.embed_dim, 1)
+        self.codebook = nn.Embedding(cfg.vocab_size, cfg.embed_dim)
+        self.codebook.weight.data.uniform_(-1.0 / cfg.vocab_size, 1.0 / cfg.vocab_size)
+        self.post_quant = nn.Conv2d(cfg.embed_dim, cfg.z_channels, 1)
+        self.decoder = Decoder(cfg, resolution)
+        self.grid = resolution // 2 ** (len(cfg.channel_mult) - 1)
+        self.tokens_per_frame = self.grid**2
+
+    def codes(self) -> torch.Tensor:
+        w = self.codebook.weight
+        return F.normalize(w, dim=-1) if self.cfg.normalize_codes else w
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x float [B, 3, H, W] in [-1, 1] -> (z [B, D, h, w], quantised z [B, D, h, w], tokens [B, h*w])."""
+        z = self.pre_quant(self.encoder(x))
+        if self.cfg.normalize_codes:
+            z = F.normalize(z, dim=1)
+        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+        codes = self.codes()
+        distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codes.t() + codes.pow(2).sum(1)
+        tokens = distances.argmin(dim=1)
+        z_q = codes[tokens].reshape(z.shape[0], z.shape[2], z.shape[3], -1).permute(0, 3, 1, 2)
+        return z, z_q, tokens.reshape(z.shape[0], -1)
+
+    def decode(self, z_q: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.post_quant(z_q))
+
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [B, h*w] -> quantised z [B, D, h, w]."""
+        z_q = self.codes()[tokens]
+        return z_q.reshape(tokens.shape[0], self.grid, self.grid, -1).permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def tokenize(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames [..., H, W, 3] -> tokens [..., h*w]."""
+        lead = frames.shape[:-3]
+        _, _, tokens = self.encode(frames_to_float(frames.reshape(-1, *frames.shape[-3:])))
+        return tokens.reshape(*lead, -1)
+
+    @torch.no_grad()
+    def detokenize(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens [..., h*w] -> reconstructions float [..., 3, H, W] in [-1, 1]."""
+        lead = tokens.shape[:-1]
+        x = self.decode(self.embed_tokens(tokens.reshape(-1, tokens.shape[-1]))).clamp(-1, 1)
+        return x.reshape(*lead, *x.shape[1:])
+
+    @torch.no_grad()
+    def reconstruct(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames [..., H, W, 3] -> what the agent sees: float [..., 3, H, W] in [-1, 1]."""
+        return self.detokenize(self.tokenize(frames))
+
+    def compute_loss(self, frames: torch.Tensor, lpips: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """frames uint8 [B, H, W, 3] -> (total loss, logged terms). `lpips` is the frozen perceptual network
+        (iris.lpips.load_lpips), kept outside this module so its weights are neither trained nor saved."""
+        x = frames_to_float(frames)
+        z, z_q, tokens = self.encode(x)
+        x_rec = self.decode(z + (z_q - z).detach())  # straight-through: gradients skip the argmin
+        codebook = (z.detach() - z_q).pow(2).mean()
+        commitment = (z - z_q.detach()).pow(2).mean()
+        l1 = (x - x_rec).abs().mean()
+        terms = {"codebook": codebook, "commitment": self.cfg.commitment_weight * commitment, "l1": l1}
+        if self.cfg.l2_weight > 0:
+            terms["l2"] = self.cfg.l2_weight * (x - x_rec).pow(2).mean()
+        if self.cfg.perceptual_weight > 0:
+            assert lpips is not None, "perceptual_weight > 0 needs the LPIPS network (iris.lpips.load_lpips)"
+            terms["perceptual"] = self.cfg.perceptual_weight * lpips(x, x_rec).mean()
+        loss = sum(terms.values())
+        logged = {k: v.detach() for k, v in terms.items()}
+        logged["codes_used"] = torch.bincount(tokens.flatten(), minlength=self.cfg.vocab_size).gt(0).sum()
+        return loss, logged
+
+    @torch.no_grad()
+    def reseed_unused_codes(self, frames: torch.Tensor, generator: torch.Generator) -> int:
+        """Against codebook collapse: codes no frame of the batch uses take a random encoder output. Returns how many."""
+        z, _, tokens = self.encode(frames_to_float(frames))
+        unused = torch.ones(self.cfg.vocab_size, dtype=torch.bool, device=z.device)
+        unused[tokens.flatten()] = False
+        n = int(unused.sum())
+        if n:
+            flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+            pick = torch.randint(len(flat), (n,), generator=generator, device="cpu").to(z.device)
+            self.codebook.weight.data[unused] = flat[pick]
+        return n

@@ -1,0 +1,262 @@
+"""The epoch loop: collect experience, update the tokenizer, the world model, then the actor-critic in
+imagination; evaluate; checkpoint. Everything lives in one run directory (iris/rundir.py) and a rerun on
+the same directory resumes from the last epoch checkpoint, bit for bit on the CPU."""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from iris import rundir
+from iris.agent import Agent
+from iris.collect import Collector, evaluate
+from iris.config import Config, ConfigError
+from iris.dream import write_dream
+from iris.envs import num_actions
+from iris.episodes import EpisodeStore
+from iris.imagination import imagine
+from iris.lpips import load_lpips
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def pick_device(name: str) -> torch.device:
+    torch.set_flush_denormal(True)  # tiny activations from small initial weights made CPU convolutions ~7x slower
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_optimizers(agent: Agent, cfg: Config) -> dict[str, torch.optim.Optimizer]:
+    # Weight decay only on the world model's matrices, not on biases, norms or embeddings (as in minGPT).
+    decay, no_decay = [], []
+    for module in agent.world_model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            (decay if name == "weight" and isinstance(module, torch.nn.Linear) else no_decay).append(p)
+    wm = cfg.world_model
+    return {
+        "tokenizer": torch.optim.Adam(agent.tokenizer.parameters(), lr=cfg.tokenizer.lr),
+        "world_model": torch.optim.AdamW(
+            [{"params": decay, "weight_decay": wm.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=wm.lr
+        ),
+        "actor_critic": torch.optim.Adam(agent.actor_critic.parameters(), lr=cfg.actor_critic.lr),
+    }
+
+
+class Trainer:
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        spec = rundir.read_spec(self.run_dir)
+        if spec is None:
+            raise FileNotFoundError(f"{self.run_dir / 'spec.json'} is missing: create the run with iris.rundir.write_spec")
+        self.cfg, self.seed = rundir.spec_config(spec), int(spec["seed"])
+        self.device = pick_device(self.cfg.training.device)
+        random.seed(self.seed)
+        torch.manual_seed(self.seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.agent = Agent(self.cfg, num_actions(self.cfg.env.game)).to(self.device)
+        self.optimizers = make_optimizers(self.agent, self.cfg)
+        self.lpips = load_lpips(self.cfg.tokenizer.lpips_weights).to(self.device) if self.cfg.tokenizer.perceptual_weight > 0 else None
+        self.store = EpisodeStore(self.run_dir / "episodes")
+        self.collector = Collector(self.cfg.env, self.cfg.training.collect_envs, self.seed, self.device)
+        self.epoch, self.env_steps, self.elapsed = 0, 0, 0.0
+        self.last_test_return: float | None = None
+        if (self.run_dir / CHECKPOINT).exists():
+            self.load_checkpoint()
+
+    # ---- checkpoints -------------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        state = {
+            "agent": self.agent.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "collector": self.collector.state_dict(),
+            "rng": {"python": random.getstate(), "numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+            "epoch": self.epoch, "env_steps": self.env_steps, "elapsed": self.elapsed,
+            "episodes": self.store.num_episodes, "last_test_return": self.last_test_return,
+        }
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        rundir.atomic_write_bytes(self.run_dir / CHECKPOINT, buffer.getvalue())
+
+    def load_checkpoint(self) -> None:
+        state = torch.load(self.run_dir / CHECKPOINT, map_location=self.device, weights_only=False)
+        self.agent.load_state_dict(state["agent"])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        self.collector.load_state_dict(state["collector"])
+        random.setstate(state["rng"]["python"])
+        self.rng.bit_generator.state = state["rng"]["numpy"]
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if state["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        self.epoch, self.env_steps, self.elapsed = state["epoch"], state["env_steps"], state["elapsed"]
+        self.last_test_return = state["last_test_return"]
+        # Episodes finished after the checkpoint are collected again, identically, from the restored envs.
+        self.store.truncate(state["episodes"])
+        self.store.set_pending(self.collector.in_progress())
+        rundir.truncate_metrics(self.run_dir, self.epoch)
+
+    # ---- one component's updates ---------------------------------------------------------------------
+    def update(self, name: str, steps: int, loss_fn: Callable[[], tuple[torch.Tensor, dict]]) -> dict[str, float]:
+        module, optimizer = getattr(self.agent, name), self.optimizers[name]
+        module.train()
+        sums: dict[str, torch.Tensor] = defaultdict(float)
+        for _ in tqdm(range(steps), desc=name, leave=False, disable=None):
+            loss, logs = loss_fn()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), self.cfg.training.grad_clip)
+            optimizer.step()
+            for k, v in {"loss": loss.detach(), **logs}.items():
+                sums[k] = sums[k] + v
+        means = {f"{name}/{k}": float(v) / steps for k, v in sums.items()}  # one host sync per component
+        if not math.isfinite(means[f"{name}/loss"]):
+            raise NonFiniteLoss(f"{name} loss became {means[f'{name}/loss']} in epoch {self.epoch}; "
+                                f"the last good checkpoint (epoch {self.epoch - 1}) is kept")
+        module.eval()
+        return means
+
+    def tokenizer_loss(self) -> tuple[torch.Tensor, dict]:
+        frames = torch.from_numpy(self.store.sample_frames(self.cfg.tokenizer.batch_size, self.rng)).to(self.device)
+        return self.agent.tokenizer.compute_loss(frames, self.lpips)
+
+    def world_model_loss(self) -> tuple[torch.Tensor, dict]:
+        seg = self.segments(self.cfg.world_model.batch_size, self.cfg.world_model.max_blocks)
+        tokens = self.agent.tokenizer.tokenize(seg["observations"])
+        return self.agent.world_model.compute_loss(tokens, seg["actions"], seg["rewards"], seg["ends"], seg["mask"])
+
+    def actor_critic_loss(self) -> tuple[torch.Tensor, dict]:
+        ac = self.cfg.actor_critic
+        seg = self.segments(ac.batch_size, ac.burn_in)
+        traj = imagine(self.agent.actor_critic, self.agent.world_model, self.agent.tokenizer, seg["observations"], seg["mask"], ac.horizon)
+        return self.agent.actor_critic.compute_loss(traj)
+
+    def segments(self, batch: int, length: int) -> dict[str, torch.Tensor]:
+        seg = self.store.sample_segments(batch, length, self.rng)
+        return {k: torch.from_numpy(v).to(self.device) for k, v in seg.items()}
+
+    # ---- the epoch loop ------------------------------------------------------------------------------
+    def run_epoch(self) -> dict:
+        cfg, t = self.cfg, self.cfg.training
+        row: dict = {"epoch": self.epoch}
+        start = time.perf_counter()
+        if self.epoch <= t.collect_until_epoch:
+            self.agent.eval()
+            episodes = self.collector.collect(self.agent, t.collect_steps, t.temperature, t.epsilon)
+            for episode in episodes:
+                self.store.add(episode)
+            self.store.set_pending(self.collector.in_progress())
+            self.env_steps += t.collect_steps
+            if episodes:
+                row["train/return_mean"] = float(np.mean([e.rewards.sum() for e in episodes]))
+                row["train/length_mean"] = float(np.mean([len(e.actions) for e in episodes]))
+            row["throughput/collect_steps_per_s"] = t.collect_steps / (time.perf_counter() - start)
+        for name, component in (("tokenizer", cfg.tokenizer), ("world_model", cfg.world_model), ("actor_critic", cfg.actor_critic)):
+            if self.epoch > component.start_after_epoch and self.store.num_steps > 0:
+                tic = time.perf_counter()
+                row.update(self.update(name, component.steps_per_epoch, getattr(self, f"{name}_loss")))
+                row[f"throughput/{name}_steps_per_s"] = component.steps_per_epoch / (time.perf_counter() - tic)
+                if name == "tokenizer":
+                    self.reseed_codes()
+        if t.eval_every and self.epoch % t.eval_every == 0:
+            returns, lengths = self.evaluate(t.eval_episodes)
+            self.last_test_return = float(np.mean(returns))
+            row.update({"test/return_mean": self.last_test_return, "test/return_std": float(np.std(returns)),
+                        "test/length_mean": float(np.mean(lengths))})
+        row["env_steps"] = self.env_steps
+        row["episodes"] = self.store.num_episodes
+        row["epoch_seconds"] = time.perf_counter() - start
+        return row
+
+    def reseed_codes(self) -> None:
+        done = (self.epoch - self.cfg.tokenizer.start_after_epoch) * self.cfg.tokenizer.steps_per_epoch
+        if done <= self.cfg.tokenizer.code_reset_steps:
+            frames = torch.from_numpy(self.store.sample_frames(self.cfg.tokenizer.batch_size, self.rng)).to(self.device)
+            self.agent.tokenizer.reseed_unused_codes(frames, torch.Generator().manual_seed(int(self.rng.integers(2**31))))
+
+    def evaluate(self, episodes: int) -> tuple[list[float], list[int]]:
+        self.agent.eval()
+        seed = int(np.random.SeedSequence([self.seed, self.epoch, 1]).generate_state(1)[0])
+        return evaluate(self.agent, self.cfg.env, episodes, self.cfg.training.eval_temperature, seed, self.device)
+
+    def log(self, line: str) -> None:
+        tqdm.write(line)
+        with open(self.run_dir / "train.log", "a") as f:
+            f.write(line + "\n")
+
+    def train(self, on_epoch: Callable[[dict], None] | None = None, max_epochs: int | None = None) -> dict | None:
+        t = self.cfg.training
+        if self.epoch >= t.epochs and rundir.read_eval(self.run_dir) is not None:
+            return rundir.read_eval(self.run_dir)  # finished already: nothing to do
+        rundir.write_status(self.run_dir, state="running", epoch=self.epoch, epochs=t.epochs, env_steps=self.env_steps,
+                            error=None)
+        last = t.epochs if max_epochs is None else min(t.epochs, self.epoch + max_epochs)
+        try:
+            while self.epoch < last:
+                self.epoch += 1
+                tic = time.perf_counter()
+                row = self.run_epoch()
+                self.elapsed += time.perf_counter() - tic
+                row["time"] = self.elapsed
+                rundir.append_metrics(self.run_dir, row)
+                self.save_checkpoint()
+                rundir.write_status(self.run_dir, state="running", epoch=self.epoch, env_steps=self.env_steps,
+                                    last_test_return=self.last_test_return)
+                self.log(summary(row, t.epochs))
+                if on_epoch is not None:
+                    on_epoch(row)
+            if self.epoch < t.epochs:
+                return None
+            returns, lengths = self.evaluate(t.final_eval_episodes)
+            result = rundir.write_eval(self.run_dir, returns, lengths, self.env_steps)
+            latest = (self.store.episodes or self.store.pending)[-1]
+            write_dream(self.agent, latest, self.run_dir / "dream.gif", self.run_dir / "reconstructions.png", seed=self.seed)
+            rundir.write_status(self.run_dir, state="finished", last_test_return=result["mean"])
+            self.log(f"final evaluation over {len(returns)} episodes: {result['mean']:.3f} +- {result['std']:.3f}")
+            return result
+        except BaseException as e:
+            rundir.write_status(self.run_dir, state="failed" if isinstance(e, Exception) else "stopped",
+                                error=f"{type(e).__name__}: {e}")
+            raise
+
+
+def summary(row: dict, epochs: int) -> str:
+    parts = [f"epoch {row['epoch']}/{epochs}", f"env steps {row['env_steps']}", f"{row['epoch_seconds']:.1f}s"]
+    for key, label in (("train/return_mean", "train return"), ("test/return_mean", "test return"),
+                       ("tokenizer/loss", "tok"), ("world_model/loss", "wm"), ("actor_critic/loss", "ac")):
+        if key in row:
+            parts.append(f"{label} {row[key]:.3f}")
+    return " | ".join(parts)
+
+
+def load_agent(run_dir: Path, device: str = "auto") -> tuple[Agent, Config, dict]:
+    """The agent of a run's last checkpoint (for eval and dream), with its config and status."""
+    run_dir = Path(run_dir)
+    spec = rundir.read_spec(run_dir)
+    if spec is None or not (run_dir / CHECKPOINT).exists():
+        raise ConfigError(f"{run_dir} holds no trained run (spec.json and {CHECKPOINT} are needed)")
+    cfg = rundir.spec_config(spec)
+    dev = pick_device(device)
+    agent = Agent(cfg, num_actions(cfg.env.game)).to(dev)
+    state = torch.load(run_dir / CHECKPOINT, map_location=dev, weights_only=False)
+    agent.load_state_dict(state["agent"])
+    return agent.eval(), cfg, {"epoch": state["epoch"], "env_steps": state["env_steps"], "device": dev}
+
+
+def train(run_dir: Path, on_epoch: Callable[[dict], None] | None = None, max_epochs: int | None = None) -> dict | None:
+    """Train (or resume) the run in `run_dir`; returns the final evaluation, or None if stopped by max_epochs."""
+    return Trainer(run_dir).train(on_epoch, max_epochs)

@@ -1,0 +1,146 @@
+"""The world model: a GPT over interleaved frame tokens and actions.
+
+A step is a block of K frame tokens followed by 1 action token. Each position predicts the token after it:
+positions before a frame token predict that token (the next frame is generated token by token), and each
+action position also predicts the reward's sign and whether the episode ends.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from iris.config import WorldModelConfig
+
+
+class KVCache:
+    """Preallocated keys and values for every layer; growing with torch.cat cost about twice as much."""
+
+    def __init__(self, num_layers: int, batch: int, heads: int, max_tokens: int, head_dim: int, device, dtype):
+        self.kv = torch.zeros(num_layers, 2, batch, heads, max_tokens, head_dim, device=device, dtype=dtype)
+        self.length = 0
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
+        end = start + k.shape[2]
+        self.kv[layer, 0, :, :, start:end] = k
+        self.kv[layer, 1, :, :, start:end] = v
+        return self.kv[layer, 0, :, :, :end], self.kv[layer, 1, :, :, :end]
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, cfg: WorldModelConfig):
+        super().__init__()
+        self.heads = cfg.num_heads
+        self.qkv = nn.Linear(cfg.embed_dim, 3 * cfg.embed_dim)
+        self.proj = nn.Linear(cfg.embed_dim, cfg.embed_dim)
+        self.dropout = cfg.dropout
+        self.resid_drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        start = cache.length if cache is not None else 0
+        if cache is not None:
+            k, v = cache.append(layer, k, v, start)
+        if start == 0:
+            mask, causal = None, True
+        elif n == 1:
+            mask, causal = None, False  # one new token may see everything before it
+        else:  # a chunk after cached tokens: token i sees the cache and the chunk up to itself
+            mask = torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(diagonal=start)
+            causal = False
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.resid_drop(self.proj(y.transpose(1, 2).reshape(b, n, d)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: WorldModelConfig):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.embed_dim), nn.LayerNorm(cfg.embed_dim)
+        self.attn = SelfAttention(cfg)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.embed_dim, 4 * cfg.embed_dim), nn.GELU(), nn.Linear(4 * cfg.embed_dim, cfg.embed_dim),
+            nn.Dropout(cfg.dropout),
+        )
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache, layer)
+        return x + self.mlp(self.ln2(x))
+
+
+def head(width: int, classes: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, classes))
+
+
+class WorldModel(nn.Module):
+    def __init__(self, cfg: WorldModelConfig, vocab_size: int, num_actions: int, tokens_per_frame: int):
+        super().__init__()
+        self.cfg = cfg
+        self.tokens_per_frame = tokens_per_frame
+        self.block_size = tokens_per_frame + 1
+        self.max_tokens = cfg.max_blocks * self.block_size
+        self.frame_embed = nn.Embedding(vocab_size, cfg.embed_dim)
+        self.action_embed = nn.Embedding(num_actions, cfg.embed_dim)
+        self.pos_embed = nn.Embedding(self.max_tokens, cfg.embed_dim)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
+        self.ln_f = nn.LayerNorm(cfg.embed_dim)
+        self.head_frame = head(cfg.embed_dim, vocab_size)
+        self.head_reward = head(cfg.embed_dim, 3)  # sign of the reward: -1, 0, +1
+        self.head_end = head(cfg.embed_dim, 2)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def new_cache(self, batch: int) -> KVCache:
+        p = self.pos_embed.weight
+        return KVCache(len(self.blocks), batch, self.cfg.num_heads, self.max_tokens,
+                       self.cfg.embed_dim // self.cfg.num_heads, p.device, p.dtype)
+
+    def embed_steps(self, frame_tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """frame tokens [B, T, K], actions [B, T] -> interleaved embeddings [B, T*(K+1), D]."""
+        steps = torch.cat([self.frame_embed(frame_tokens), self.action_embed(actions).unsqueeze(2)], dim=2)
+        return steps.flatten(1, 2)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Embedded tokens [B, N, D] (continuing `cache` if given) -> final hidden states [B, N, D]."""
+        start = cache.length if cache is not None else 0
+        positions = torch.arange(start, start + x.shape[1], device=x.device)
+        h = self.drop(x + self.pos_embed(positions))
+        for i, block in enumerate(self.blocks):
+            h = block(h, cache, i)
+        if cache is not None:
+            cache.length += x.shape[1]
+        return self.ln_f(h)
+
+    def compute_loss(self, frame_tokens, actions, rewards, ends, mask) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Segments of T steps: frame tokens [B, T, K], actions/rewards/ends/mask [B, T] (mask False on padding)."""
+        b, t, k = frame_tokens.shape
+        h = self.forward(self.embed_steps(frame_tokens, actions)).view(b, t, k + 1, -1)
+        # Frame t's tokens are predicted from the positions just before them: the previous action, then its own tokens.
+        before = torch.cat([h[:, :-1, k:], h[:, 1:, : k - 1]], dim=2)  # [B, T-1, K, D]
+        frame_logits = self.head_frame(before)
+        frame_targets = frame_tokens[:, 1:].masked_fill(~mask[:, 1:, None], -100)
+        # Tokens 1..K-1 of the first frame are predictable from its earlier tokens too.
+        first_logits = self.head_frame(h[:, 0, : k - 1])
+        first_targets = frame_tokens[:, 0, 1:].masked_fill(~mask[:, :1], -100)
+        loss_frame = F.cross_entropy(
+            torch.cat([frame_logits.flatten(0, 2), first_logits.flatten(0, 1)]),
+            torch.cat([frame_targets.flatten(), first_targets.flatten()]),
+            ignore_index=-100,
+        )
+        at_actions = h[:, :, k]
+        reward_classes = (torch.sign(rewards).long() + 1).masked_fill(~mask, -100)
+        loss_reward = F.cross_entropy(self.head_reward(at_actions).flatten(0, 1), reward_classes.flatten(), ignore_index=-100)
+        end_classes = ends.long().masked_fill(~mask, -100)
+        loss_end = F.cross_entropy(self.head_end(at_actions).flatten(0, 1), end_classes.flatten(), ignore_index=-100)
+        loss = loss_frame + loss_reward + loss_end
+        return loss, {"frame": loss_frame.detach(), "reward": loss_reward.detach(), "end": loss_end.detach()}

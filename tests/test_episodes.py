@@ -1,0 +1,159 @@
+"""The on-disk episode store: persistence, sampling, and surviving a killed writer."""
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from iris.episodes import Episode, EpisodeStore
+
+
+def numbered_episode(k: int, length: int | None = None, size: int = 64) -> Episode:
+    """Episode k, reproducible from k alone: actions are 1000 k + step, frames are noise seeded by k."""
+    length = length or 30 + (37 * k) % 70
+    truncated = k % 3 == 0
+    return Episode(
+        observations=np.random.default_rng(k).integers(0, 256, (length, size, size, 3), dtype=np.uint8),
+        actions=1000 * k + np.arange(length),
+        rewards=np.full(length, k, np.float32),
+        ends=np.arange(length) == (length if truncated else length - 1),
+        truncated=truncated,
+    )
+
+
+def assert_same_episode(a: Episode, b: Episode):
+    for key in ("observations", "actions", "rewards", "ends"):
+        x, y = getattr(a, key), getattr(b, key)
+        assert x.dtype == y.dtype and np.array_equal(x, y), key
+    assert a.truncated == b.truncated
+
+
+def test_add_and_reopen(tmp_path):
+    store = EpisodeStore(tmp_path)
+    episodes = [numbered_episode(k) for k in range(4)]
+    assert [store.add(e) for e in episodes] == [0, 1, 2, 3]
+    assert store.num_episodes == 4 and store.num_steps == sum(len(e) for e in episodes)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000000.npz", "000001.npz", "000002.npz", "000003.npz"]
+    reopened = EpisodeStore(tmp_path)
+    assert reopened.num_episodes == 4 and reopened.num_steps == store.num_steps
+    for a, b in zip(episodes, reopened.episodes):
+        assert_same_episode(a, b)
+    assert reopened.episodes[2].ret == 2.0 * len(episodes[2]) and reopened.episodes[3].truncated
+    assert reopened.add(numbered_episode(4)) == 4
+
+
+def test_truncate_drops_later_episodes(tmp_path):
+    store = EpisodeStore(tmp_path)
+    for k in range(5):
+        store.add(numbered_episode(k))
+    store.truncate(3)
+    assert store.num_episodes == 3 and store.num_steps == sum(len(numbered_episode(k)) for k in range(3))
+    assert EpisodeStore(tmp_path).num_episodes == 3
+    assert store.add(numbered_episode(3)) == 3
+
+
+def test_pending_episodes_are_sampled_but_not_written(tmp_path):
+    store = EpisodeStore(tmp_path)
+    store.add(numbered_episode(0, 10))
+    store.set_pending([numbered_episode(1, 30)])
+    assert store.num_episodes == 1 and store.num_steps == 40
+    sampled = store.sample_segments(400, 1, np.random.default_rng(0))["actions"][:, 0] // 1000
+    assert 0.6 < sampled.mean() < 0.9  # 3/4 of the steps are the pending episode's
+    assert [p.name for p in tmp_path.iterdir()] == ["000000.npz"] and EpisodeStore(tmp_path).num_steps == 10
+
+
+def test_episode_and_store_check_their_input(tmp_path):
+    e = numbered_episode(1)
+    with pytest.raises(ValueError, match="equal lengths"):
+        Episode(e.observations, e.actions[:-1], e.rewards, e.ends)
+    with pytest.raises(ValueError, match="uint8"):
+        Episode(e.observations.astype(np.float32), e.actions, e.rewards, e.ends)
+    with pytest.raises(ValueError, match="empty episode store"):
+        EpisodeStore(tmp_path).sample_frames(1, np.random.default_rng())
+
+
+def test_sample_shapes_and_frames(tmp_path):
+    store = EpisodeStore(tmp_path)
+    for k in range(3):
+        store.add(numbered_episode(k))
+    rng = np.random.default_rng(0)
+    stored = {frame.tobytes() for e in store.episodes for frame in e.observations}
+    frames = store.sample_frames(256, rng)
+    assert frames.shape == (256, 64, 64, 3) and frames.dtype == np.uint8
+    assert all(f.tobytes() in stored for f in frames)
+    segments = store.sample_segments(64, 20, rng)
+    assert {k: (v.shape, v.dtype) for k, v in segments.items()} == {
+        "observations": ((64, 20, 64, 64, 3), np.uint8),
+        "actions": ((64, 20), np.int64),
+        "rewards": ((64, 20), np.float32),
+        "ends": ((64, 20), bool),
+        "mask": ((64, 20), bool),
+    }
+
+
+def test_sample_segments_pads_at_episode_starts(tmp_path):
+    store = EpisodeStore(tmp_path)
+    lengths = (1, 3, 10)
+    episodes = [numbered_episode(k, n, size=8) for k, n in enumerate(lengths)]  # small frames: many segments
+    for e in episodes:
+        store.add(e)
+    length, batch = 5, 14_000
+    seg = store.sample_segments(batch, length, np.random.default_rng(0))
+    last_steps = []
+    for b in range(batch):
+        k, last = divmod(int(seg["actions"][b, -1]), 1000)
+        valid = min(length, last + 1)  # steps of the episode that fit before its start
+        assert not seg["mask"][b, :length - valid].any() and seg["mask"][b, length - valid:].all()
+        for key in ("observations", "actions", "rewards", "ends"):
+            assert not seg[key][b, :length - valid].any()  # padding is zeros
+        window = slice(last + 1 - valid, last + 1)
+        for key in ("observations", "actions", "rewards", "ends"):
+            assert np.array_equal(seg[key][b, length - valid:], getattr(episodes[k], key)[window])
+        last_steps.append(sum(lengths[:k]) + last)
+    counts = np.bincount(last_steps, minlength=sum(lengths))
+    assert np.all(np.abs(counts - batch / sum(lengths)) < 150)  # the last step is uniform over steps (sd ~31)
+
+
+WRITER = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_episodes import numbered_episode
+from iris.episodes import EpisodeStore
+store = EpisodeStore({directory!r})
+k = store.num_episodes  # a restarted writer goes on where the killed one stopped
+while True:
+    store.add(numbered_episode(k))
+    k += 1
+"""
+
+
+def kill_writer_while_adding(directory: Path, delay: float) -> None:
+    """Start a writer, let it add three more episodes, then SIGKILL it `delay` seconds later."""
+    script = WRITER.format(tests=str(Path(__file__).parent), directory=str(directory))
+    target = len(list(directory.glob("*.npz"))) + 3
+    writer = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(directory.glob("*.npz"))) < target:
+            assert writer.poll() is None and time.monotonic() < deadline, "the writer did not get going"
+            time.sleep(0.005)
+        time.sleep(delay)
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+
+
+def test_killed_writer_leaves_only_whole_episodes(tmp_path):
+    for delay in (0.004, 0.011, 0.019):  # different moments of a write (one takes ~25 ms)
+        kill_writer_while_adding(tmp_path, delay)
+    (tmp_path / ".000999.npz.leftover.tmp").write_bytes(b"half an episode")  # as a kill mid-write leaves it
+
+    store = EpisodeStore(tmp_path)
+    assert store.num_episodes >= 9 and store.ids == list(range(store.num_episodes))
+    for k, episode in enumerate(store.episodes):
+        assert_same_episode(episode, numbered_episode(k))
+    assert not list(tmp_path.glob(".*.tmp")) and len(list(tmp_path.iterdir())) == store.num_episodes

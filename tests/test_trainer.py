@@ -1,0 +1,96 @@
+"""The trainer on the real Catch game, shrunk to seconds: resume exactness, failure handling, eval and dream."""
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from benchmark.cli import main
+from iris import rundir
+from iris.config import resolve
+from iris.trainer import NonFiniteLoss, Trainer, train
+
+QUICK = [
+    "training.epochs=4", "training.collect_steps=32", "training.collect_envs=4", "training.eval_every=2",
+    "training.eval_episodes=4", "training.final_eval_episodes=4",
+    "tokenizer.steps_per_epoch=3", "tokenizer.batch_size=8",
+    "world_model.steps_per_epoch=3", "world_model.batch_size=4", "world_model.num_layers=1",
+    "actor_critic.steps_per_epoch=2", "actor_critic.batch_size=4", "actor_critic.horizon=4",
+]
+
+
+def new_run(run_dir, extra=()):
+    overrides = QUICK + list(extra)
+    rundir.write_spec(run_dir, resolve("catch", overrides), seed=3, preset="catch", overrides=overrides)
+    return run_dir
+
+
+def weights(run_dir):
+    return torch.load(run_dir / "checkpoint.pt", weights_only=False)["agent"]
+
+
+def test_a_run_writes_its_directory_and_the_cli_reads_it(tmp_path, capsys):
+    run = new_run(tmp_path / "run")
+    result = train(run)
+    assert result["episodes"] == 4 and len(result["returns"]) == 4
+    assert all(r in (-1.0, 1.0) for r in result["returns"])
+    rows = rundir.read_metrics(run)
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert rows[-1]["env_steps"] == 4 * 32
+    assert "test/return_mean" in rows[1] and "test/return_mean" not in rows[0]
+    assert {"tokenizer/loss", "world_model/loss", "actor_critic/loss"} <= set(rows[-1])
+    status = rundir.read_status(run)
+    assert status["state"] == "finished" and status["epoch"] == 4 and status["env_steps"] == 128
+    assert (run / "dream.gif").stat().st_size > 0 and (run / "reconstructions.png").stat().st_size > 0
+    mtime = (run / "eval.json").stat().st_mtime_ns
+    assert train(run) == result and (run / "eval.json").stat().st_mtime_ns == mtime  # finished: nothing redone
+    capsys.readouterr()
+    assert main(["eval", "--run-dir", str(run), "--episodes", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["episodes"] == 3 and out["epoch"] == 4
+    gif = tmp_path / "d.gif"
+    assert main(["dream", "--run-dir", str(run), "--out", str(gif), "--steps", "5"]) == 0
+    assert gif.exists() and (tmp_path / "d_reconstructions.png").exists()
+
+
+def test_killed_and_resumed_run_matches_the_straight_run(tmp_path):
+    straight = new_run(tmp_path / "straight")
+    Trainer(straight).train()
+    resumed = new_run(tmp_path / "resumed")
+    proc = subprocess.Popen([sys.executable, "-c", f"from iris.trainer import train; train({str(resumed)!r})"])
+    try:
+        while (rundir.read_status(resumed) or {}).get("epoch", 0) < 2:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert rundir.read_status(resumed)["state"] == "running"  # killed without a word
+    killed_at = torch.load(resumed / "checkpoint.pt", weights_only=False)["epoch"]
+    assert 2 <= killed_at < 4
+    train(resumed)
+    a, b = weights(straight), weights(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert rundir.read_metrics(resumed) == [
+        {**r, "time": m["time"], "epoch_seconds": m["epoch_seconds"], **{k: m[k] for k in m if k.startswith("throughput/")}}
+        for r, m in zip(rundir.read_metrics(straight), rundir.read_metrics(resumed))
+    ]
+    assert sorted(p.name for p in (resumed / "episodes").iterdir()) == sorted(p.name for p in (straight / "episodes").iterdir())
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    run = new_run(tmp_path / "run")
+    trainer = Trainer(run)
+    trainer.train(max_epochs=1)
+    good = weights(run)
+    trainer.agent.tokenizer.cfg.commitment_weight = math.nan  # poison the next tokenizer update
+    with pytest.raises(NonFiniteLoss, match="tokenizer loss became nan in epoch 2; the last good checkpoint"):
+        trainer.train()
+    status = rundir.read_status(run)
+    assert status["state"] == "failed" and "NonFiniteLoss" in status["error"] and status["epoch"] == 1
+    assert all(torch.equal(good[k], v) for k, v in weights(run).items())
