@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from analysis.method import History, Method, as_scores
-from iris.config import ConfigError
+from iris.errors import ConfigError
 from iris.rundir import read_eval, read_metrics, read_spec
 
 TEST_RETURN = "test/return_mean"

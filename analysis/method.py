@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from iris.config import ConfigError
+from iris.errors import ConfigError
 
 History = dict[int, float]  # env steps -> test return of one run
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from analysis.campaign import TEST_RETURN
 from analysis.method import Method, as_scores
-from iris.config import ConfigError
+from iris.errors import ConfigError
 
 FINAL_RETURN = "final/return_mean"
 

@@ -7,7 +7,7 @@ import re
 from analysis.method import Method
 from analysis.normalise import ATARI100K_DIR
 from analysis.scorefiles import read_score_json
-from iris.config import ConfigError
+from iris.errors import ConfigError
 
 # Display name -> file. MuZero and EfficientZero published one mean per game: point estimates only.
 BASELINES = {

@@ -25,7 +25,7 @@ from analysis.selection import select_games
 from analysis.tables import (POINT_ONLY, aggregates_table, improvement_table, per_game_rows, per_game_table,
                              to_latex, to_markdown, write_per_game_csv)
 from analysis.timing import Timings
-from iris.config import ConfigError
+from iris.errors import ConfigError
 
 SECTIONS = (AGGREGATES, IMPROVEMENT, PROFILES, PER_GAME, CURVES) = (
     "Aggregate metrics", "Probability of improvement", "Performance profiles", "Per-game scores", "Sample efficiency")

@@ -14,7 +14,7 @@ import numpy as np
 
 from analysis.method import Method, as_scores
 from analysis.normalise import denormalise, has_reference
-from iris.config import ConfigError
+from iris.errors import ConfigError
 
 CSV_COLUMNS = ("method", "game", "seed", "score")
 

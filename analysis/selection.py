@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from analysis.method import Method
-from iris.config import ConfigError
+from iris.errors import ConfigError
 
 
 def select_games(methods: list[Method], games: str = "all", drop_missing: bool = False) -> tuple[list[str], list[str]]:

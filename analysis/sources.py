@@ -9,7 +9,7 @@ from analysis.method import Method
 from analysis.mlflow_source import read_mlflow_campaign
 from analysis.published import baseline_names, load_baseline
 from analysis.scorefiles import read_score_file
-from iris.config import ConfigError
+from iris.errors import ConfigError
 
 
 def load_methods(campaign: str | None = None, runs_root: Path = Path("runs"), tracking_uri: str | None = None,

@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from iris.config import ConfigError, resolve
+from iris.config import resolve
+from iris.errors import ConfigError, NonFiniteLoss
 
 
 def add_config_args(p: argparse.ArgumentParser, game: bool = True) -> None:
@@ -76,18 +77,40 @@ def run_envs(args) -> int:
 
 
 def add_perf(sub) -> None:
-    p = sub.add_parser("perf", help="measure performance figures")
-    p.add_argument("--store", action="store_true", help="episode store: memory for 100k frames, write and sampling times")
+    p = sub.add_parser("perf", help="measure training speed (optimised vs reference mode), or the store or campaign figures")
+    add_config_args(p)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per component (default: 5)")
+    p.add_argument("--store", action="store_true", help="instead: episode store memory for 100k frames, write and sampling times")
+    p.add_argument("--campaign", action="store_true",
+                   help="instead: plan + submit a 26 x 5 campaign (jobs cancelled at once) and `status` on it")
+    p.add_argument("--executor", default="local", help="with --campaign: local (default) or slurm")
+    p.add_argument("--profile", help="with --campaign --executor slurm: the SLURM profile")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_perf)
 
 
 def run_perf(args) -> None:
-    from benchmark.perf import print_rows, store_memory_benchmark
+    from benchmark.perf import print_rows
 
-    if not args.store:
-        raise ConfigError("perf: choose the figures to measure: --store")
-    print_rows(store_memory_benchmark(), args.json)
+    if args.store:
+        from benchmark.perf import store_memory_benchmark
+
+        print_rows(store_memory_benchmark(), args.json)
+        return
+    if args.campaign:
+        from benchmark.campaign_timing import campaign_timings
+
+        print_rows(campaign_timings(args.executor, args.profile), args.json)
+        return
+    from benchmark.speed import training_speed
+
+    if args.steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {args.steps}")
+    rows, setting = training_speed(args.preset, args.game, args.overrides, args.device, args.steps)
+    if not args.json:
+        print(setting)
+    print_rows(rows, args.json)
 
 
 def add_report(sub) -> None:
@@ -140,11 +163,13 @@ def add_run(sub) -> None:
     p.add_argument("--seed-offset", type=int, default=0, help="first seed (default: 0)")
     add_config_args(p, game=False)
     p.add_argument("--campaign", help="campaign name, its folder under --runs-root (default: the preset's name)")
-    p.add_argument("--executor", default="local", help="local (default: jobs on this machine), slurm, or debug (in-process)")
+    p.add_argument("--executor", default="local",
+                   help="local (default: jobs on this machine), slurm, or debug (in-process)")
     p.add_argument("--profile", help="SLURM profile for --executor slurm, e.g. slurm/profiles/example.yaml")
     p.add_argument("--max-parallel", type=int, help="runs training at once (default: local one per GPU, or 1 without "
                                                       "GPUs; slurm the profile's array_parallelism)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan (start, resume, skip) and a GPU-hour estimate")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (start, resume, skip) and a GPU-hour estimate")
     p.add_argument("--wait", action="store_true", help="block with a progress bar until the runs end")
     add_runs_root(p)
     p.set_defaults(func=run_run)
@@ -155,7 +180,8 @@ def run_run(args) -> int:
     from iris.envs import resolve_games
 
     request = launch.Request(resolve_games(args.games), launch.seeds(args.seeds, args.seed_offset), args.preset,
-                             args.overrides, args.campaign, args.executor, args.profile, args.max_parallel, args.runs_root)
+                             args.overrides, args.campaign, args.executor, args.profile, args.max_parallel,
+                             args.runs_root)
     if args.dry_run:
         launch.print_plan(launch.make_plan(request))
         return 0
@@ -191,7 +217,8 @@ def run_status(args) -> None:
 
 
 def add_cancel(sub) -> None:
-    p = sub.add_parser("cancel", help="stop a campaign's jobs (scancel, or the local job processes); runs stay resumable")
+    p = sub.add_parser("cancel",
+                       help="stop a campaign's jobs (scancel, or the local job processes); runs stay resumable")
     p.add_argument("--campaign", required=True)
     add_runs_root(p)
     p.set_defaults(func=run_cancel)
@@ -222,20 +249,48 @@ def run_sync(args) -> None:
             print(f"{c.name} {run_dir.relative_to(c.root)}: {what}")
 
 
-def add_campaign_timing(sub) -> None:
-    p = sub.add_parser("campaign-timing", help="time planning + submitting a 26 x 5 campaign and `status` on it")
-    p.add_argument("--executor", default="local", help="local (default) or slurm; the jobs are cancelled at once")
-    p.add_argument("--profile", help="SLURM profile for --executor slurm")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=run_campaign_timing)
+def add_tune(sub) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser("tune", help="an Optuna study of short training runs, by parallel workers; rerun to resume")
+    p.add_argument("--study", required=True, help="study name, its folder under --runs-root")
+    p.add_argument("--games", help="all (the 26 Atari 100k games) or a comma list, e.g. Pong,Catch")
+    p.add_argument("--seeds", type=int, default=1, help="runs per game in each trial (default: 1)")
+    p.add_argument("--trials", type=int, help="finished trials (complete, pruned or failed) the study should have")
+    p.add_argument("--workers", type=int, default=1, help="workers running trials in parallel (default: 1)")
+    p.add_argument("--executor", default="local",
+                   help="local (default: jobs on this machine), slurm, or debug (in-process)")
+    p.add_argument("--profile", help="SLURM profile for --executor slurm, e.g. slurm/profiles/example.yaml")
+    add_config_args(p, game=False)
+    p.add_argument("--space", default=None, help="search space YAML (default: benchmark/spaces/example.yaml)")
+    p.add_argument("--pruner", default="median", help="median (default), hyperband or none")
+    p.add_argument("--storage", help="Optuna storage URL (default: the journal file <runs-root>/<study>/study.journal)")
+    p.add_argument("--best", action="store_true", help="print the best trial instead of running the study")
+    p.add_argument("--export", type=Path, metavar="PRESET.yaml", help="with --best: write it as a preset file")
+    p.add_argument("--cancel", action="store_true", help="stop the study's workers; rerun to resume")
+    add_runs_root(p)
+    p.set_defaults(func=run_tune)
 
 
-def run_campaign_timing(args) -> None:
-    from benchmark.campaign_timing import campaign_timings
-    from benchmark.perf import print_rows
+def run_tune(args) -> int:
+    from benchmark import launch, search_space, tune
+    from iris.envs import resolve_games
 
-    print_rows(campaign_timings(args.executor, args.profile), args.json)
-
+    if args.export is not None and not args.best:
+        raise ConfigError("--export needs --best")
+    if args.best:
+        tune.best(args.runs_root, args.study, args.export)
+        return 0
+    if args.cancel:
+        stopped = tune.cancel(args.runs_root, args.study)
+        print(f"study {args.study}: cancelled {len(stopped)} job(s); rerun the same `iris-bench tune` to resume")
+        return 0
+    if args.games is None or args.trials is None:
+        raise ConfigError("tune needs --games and --trials (or --best, or --cancel)")
+    request = tune.Request(args.study, resolve_games(args.games), launch.seeds(args.seeds, 0), args.trials,
+                           args.workers, args.executor, args.profile, args.preset, args.overrides,
+                           args.space or str(search_space.EXAMPLE), args.pruner, args.storage, args.runs_root)
+    return tune.run(request)
 
 def add_train(sub) -> None:
     from pathlib import Path
@@ -305,22 +360,21 @@ def add_dream(sub) -> None:
 
 
 def run_dream(args) -> None:
+    from iris.dream import write_dream
     from iris.episodes import EpisodeStore
     from iris.trainer import load_agent
-    from iris.dream import write_dream
 
-    agent, _, _ = load_agent(args.run_dir)
-    store = EpisodeStore(args.run_dir / "episodes")
-    if not store.episodes:
-        raise ConfigError(f"{args.run_dir} has no finished episode to dream from yet")
-    if not -len(store.episodes) <= args.episode < len(store.episodes):
-        raise ConfigError(f"--episode {args.episode} is out of range: the run has {len(store.episodes)} episodes")
+    agent, _, info = load_agent(args.run_dir)
+    episodes = EpisodeStore(args.run_dir / "episodes").episodes + info["in_progress"]  # finished ones first
+    if not -len(episodes) <= args.episode < len(episodes):
+        raise ConfigError(f"--episode {args.episode} is out of range: the run has {len(episodes)} episodes")
     png = args.out.with_name(args.out.stem + "_reconstructions.png")
-    write_dream(agent, store.episodes[args.episode], args.out, png, steps=args.steps, seed=args.seed)
+    write_dream(agent, episodes[args.episode], args.out, png, steps=args.steps, seed=args.seed)
     print(f"wrote {args.out} (real | reconstructed | imagined) and {png}")
 
 
-COMMANDS = [add_describe, add_envs, add_train, add_eval, add_dream, add_perf, add_report, add_run, add_status, add_cancel, add_sync, add_campaign_timing]
+COMMANDS = [add_describe, add_envs, add_train, add_eval, add_dream, add_perf, add_report, add_run, add_status,
+            add_cancel, add_sync, add_tune]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -331,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except ConfigError as e:
+    except (ConfigError, NonFiniteLoss) as e:
         print(f"iris-bench: error: {e}", file=sys.stderr)
         return 2
 

@@ -81,7 +81,7 @@ def store_memory_benchmark(frames: int = 100_000, episode_length: int = 200) -> 
         rss_after = rss_bytes()
         pixels = sum(e.observations.nbytes for e in store.episodes)
         disk = sum(p.stat().st_size for p in Path(directory).iterdir())
-        segments_ms = _time_ms(lambda: store.sample_segments(64, 20, rng), 20)
+        segments_ms = _time_ms(lambda: store.sample_segments(64, 20, rng, from_start=True), 20)
         frames_ms = _time_ms(lambda: store.sample_frames(256, rng), 20)
         num_steps, num_episodes = store.num_steps, store.num_episodes
         del store

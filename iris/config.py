@@ -19,9 +19,7 @@ from pathlib import Path
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A bad preset, key or value: the message is one line naming it and the valid choices."""
+from iris.errors import ConfigError
 
 
 @dataclass
@@ -100,6 +98,9 @@ class TrainingConfig:
     eval_temperature: float = 0.5
     final_eval_episodes: int = 100
     device: str = "auto"  # auto | cpu | cuda
+    # Speed, not algorithm (iris-bench perf compares them with the reference mode: no cache, fp32):
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32; master weights stay fp32
+    kv_cache: bool = True  # imagination feeds only new tokens to the world model instead of re-running the sequence
 
 
 @dataclass
@@ -145,12 +146,10 @@ def tiny() -> Config:
             batch_size=32, steps_per_epoch=20, start_after_epoch=1,
         ),
         world_model=WorldModelConfig(
-            max_blocks=8, num_layers=2, num_heads=4, embed_dim=128, batch_size=16, steps_per_epoch=20,
-            start_after_epoch=2,
+            num_layers=2, num_heads=4, embed_dim=128, batch_size=16, steps_per_epoch=20, start_after_epoch=2,
         ),
         actor_critic=ActorCriticConfig(
-            channels=(16, 16, 32, 32), lstm_dim=128, burn_in=4, horizon=8, batch_size=16, steps_per_epoch=20,
-            start_after_epoch=3,
+            channels=(16, 16, 32, 32), lstm_dim=128, batch_size=16, steps_per_epoch=20, start_after_epoch=3,
         ),
         training=TrainingConfig(
             epochs=10, collect_steps=100, collect_until_epoch=10, eval_every=5, eval_episodes=2,
@@ -164,7 +163,7 @@ def catch() -> Config:
     return Config(
         env=EnvConfig(game="Catch", train_noop_max=0, test_noops=0),
         tokenizer=TokenizerConfig(
-            vocab_size=64, embed_dim=64, channels=16, channel_mult=(1, 1, 2, 2, 4), encoder_res_blocks=1,
+            vocab_size=64, embed_dim=64, channels=32, channel_mult=(1, 1, 1, 1, 1), encoder_res_blocks=1,
             decoder_res_blocks=1, attn_resolutions=(), z_channels=64, perceptual_weight=0.0, l2_weight=1.0,
             normalize_codes=True, code_reset_steps=300, lr=1e-3, batch_size=32, steps_per_epoch=20,
             start_after_epoch=0,

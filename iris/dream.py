@@ -27,10 +27,10 @@ def dream(agent: Agent, episode: Episode, start: int, steps: int, seed: int) -> 
     tokens = agent.tokenizer.tokenize(real)
     recon = float_to_frames(agent.tokenizer.detokenize(tokens))
     current = tokens[:1]
-    cache = start_frame(agent.world_model, current)
+    context = start_frame(agent.world_model, current)
     imagined = [recon[0]]
     for t in range(len(actions)):
-        current, _, _, cache = dream_step(agent.world_model, cache, current, actions[t:t + 1])
+        current, _, _, context = dream_step(agent.world_model, context, current, actions[t:t + 1])
         imagined.append(float_to_frames(agent.tokenizer.detokenize(current))[0])
     return torch.cat([real, recon, torch.stack(imagined)], dim=2).cpu().numpy()
 

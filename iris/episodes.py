@@ -122,10 +122,12 @@ class EpisodeStore:
     def sample_frames(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         return np.stack([self._sampled[e].observations[t] for e, t in zip(*self._sample_steps(batch_size, rng))])
 
-    def sample_segments(self, batch_size: int, length: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Segments of `length` steps ending at a uniformly drawn step; one that would begin before its
-        episode does is padded on the left with zeros, and mask is False there."""
-        episode_index, last_steps = self._sample_steps(batch_size, rng)
+    def sample_segments(self, batch_size: int, length: int, rng: np.random.Generator, from_start: bool) -> dict[str, np.ndarray]:
+        """Segments of `length` steps around a uniformly drawn step, zero-padded where they leave their episode
+        (mask False there). from_start: the drawn step comes first and padding follows the episode's end, so
+        real steps sit at the same positions as in an imagined rollout (world model); else the drawn step
+        comes last and padding precedes the episode's start, so the last frame is real (burn-in)."""
+        episode_index, steps = self._sample_steps(batch_size, rng)
         frame_shape = self._sampled[0].observations.shape[1:]
         batch = {
             "observations": np.zeros((batch_size, length, *frame_shape), np.uint8),
@@ -134,10 +136,11 @@ class EpisodeStore:
             "ends": np.zeros((batch_size, length), bool),
             "mask": np.zeros((batch_size, length), bool),
         }
-        for b, (e, last) in enumerate(zip(episode_index, last_steps)):
-            start = max(last + 1 - length, 0)
-            pad = length - (last + 1 - start)
+        for b, (e, step) in enumerate(zip(episode_index, steps)):
+            episode = self._sampled[e]
+            start, stop = (step, min(step + length, len(episode))) if from_start else (max(step + 1 - length, 0), step + 1)
+            at = 0 if from_start else length - (stop - start)
             for k in FIELDS:
-                batch[k][b, pad:] = getattr(self._sampled[e], k)[start:last + 1]
-            batch["mask"][b, pad:] = True
+                batch[k][b, at:at + stop - start] = getattr(episode, k)[start:stop]
+            batch["mask"][b, at:at + stop - start] = True
         return batch

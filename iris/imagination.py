@@ -12,39 +12,39 @@ from torch.distributions import Categorical
 
 from iris.actor_critic import ActorCritic
 from iris.tokenizer import Tokenizer
-from iris.world_model import KVCache, WorldModel
+from iris.world_model import Context, WorldModel
 
 
 def sample(logits: torch.Tensor, greedy: bool) -> torch.Tensor:
-    return logits.argmax(-1) if greedy else Categorical(logits=logits).sample()
+    return logits.argmax(-1) if greedy else Categorical(logits=logits.float()).sample()
 
 
 @torch.no_grad()
-def start_frame(world_model: WorldModel, tokens: torch.Tensor) -> KVCache:
-    """A fresh cache holding one frame's tokens [B, K]."""
-    cache = world_model.new_cache(tokens.shape[0])
-    world_model(world_model.frame_embed(tokens), cache)
-    return cache
+def start_frame(world_model: WorldModel, tokens: torch.Tensor, use_cache: bool = True) -> Context:
+    """A fresh context holding one frame's tokens [B, K]."""
+    context = Context(world_model, tokens.shape[0], use_cache)
+    context.feed(world_model.frame_embed(tokens))
+    return context
 
 
 @torch.no_grad()
-def dream_step(world_model: WorldModel, cache: KVCache, tokens: torch.Tensor, actions: torch.Tensor, greedy: bool = False):
-    """One imagined step after frame `tokens` [B, K] under `actions` [B] -> (next tokens, rewards, ends, cache).
+def dream_step(world_model: WorldModel, context: Context, tokens: torch.Tensor, actions: torch.Tensor, greedy: bool = False):
+    """One imagined step after frame `tokens` [B, K] under `actions` [B] -> (next tokens, rewards, ends, context).
 
-    1 + K passes: the action, then each new frame token fed back; a full cache restarts from the current
+    1 + K passes: the action, then each new frame token fed back; a full context restarts from the current
     frame alone (absolute positions cannot slide)."""
     k = world_model.tokens_per_frame
-    if cache.length + k + 1 > world_model.max_tokens:
-        cache = start_frame(world_model, tokens)
-    h = world_model(world_model.action_embed(actions)[:, None], cache)[:, -1]
+    if context.length + k + 1 > world_model.max_tokens:
+        context = start_frame(world_model, tokens, context.cache is not None)
+    h = context.feed(world_model.action_embed(actions)[:, None])
     rewards = sample(world_model.head_reward(h), greedy).float() - 1.0
     ends = sample(world_model.head_end(h), greedy).bool()
     new_tokens = []
     for _ in range(k):
         token = sample(world_model.head_frame(h), greedy)
         new_tokens.append(token)
-        h = world_model(world_model.frame_embed(token)[:, None], cache)[:, -1]
-    return torch.stack(new_tokens, dim=1), rewards, ends, cache
+        h = context.feed(world_model.frame_embed(token)[:, None])
+    return torch.stack(new_tokens, dim=1), rewards, ends, context
 
 
 def imagine(
@@ -55,20 +55,24 @@ def imagine(
     mask: torch.Tensor,
     horizon: int,
     greedy: bool = False,
+    use_cache: bool = True,
 ) -> dict[str, torch.Tensor]:
     """frames uint8 [B, L, H, W, 3] of real segments (mask [B, L], the last frame real) -> trajectory of
     `horizon` steps: logits [B, H, A] and values [B, H] with gradients, actions, rewards, ends [B, H]."""
-    tokens = tokenizer.tokenize(frames)  # [B, L, K]
-    seen = tokenizer.detokenize(tokens)  # the agent only ever sees reconstructions
+    tokens = tokenizer.tokenize(frames, mask)  # [B, L, K]
+    real = tokenizer.detokenize(tokens[mask])  # the agent only ever sees reconstructions
+    seen = real.new_zeros(*mask.shape, *real.shape[1:])
+    seen[mask] = real
     state = actor_critic.burn_in(seen[:, :-1], mask[:, :-1])
     tokens, obs = tokens[:, -1], seen[:, -1]
-    cache = start_frame(world_model, tokens)
+    context = start_frame(world_model, tokens, use_cache)
     out = {key: [] for key in ("logits", "values", "actions", "rewards", "ends")}
-    for _ in range(horizon):
+    for t in range(horizon):
         logits, values, state = actor_critic(obs, state)
         actions = sample(logits.detach(), greedy)
-        tokens, rewards, ends, cache = dream_step(world_model, cache, tokens, actions, greedy)
-        obs = tokenizer.detokenize(tokens)
+        tokens, rewards, ends, context = dream_step(world_model, context, tokens, actions, greedy)
+        if t < horizon - 1:  # the frame after the last action is never looked at
+            obs = tokenizer.detokenize(tokens)
         for key, value in zip(out, (logits, values, actions, rewards, ends)):
             out[key].append(value)
     return {key: torch.stack(values, dim=1) for key, values in out.items()}

@@ -7,6 +7,7 @@
       checkpoint.pt   latest epoch checkpoint (atomic); episodes/ holds the collected episodes
       eval.json       final evaluation: returns, lengths, env steps, summary statistics
       dream.gif, reconstructions.png, train.log
+      run.lock, mlflow.json, mlflow.lock   (benchmark/: who trains it now, its MLflow run and sync progress)
 
 The trainer writes it; campaigns, tracking, tuning and analysis only read it. Every write is atomic
 (temporary file + rename), so a reader never sees half a file and a killed writer loses nothing written.
@@ -20,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from iris.config import Config, ConfigError
+from iris.config import Config
+from iris.errors import ConfigError
 
 STATES = ("pending", "running", "stopped", "finished", "failed")  # stopped: interrupted, resumable
 

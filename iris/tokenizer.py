@@ -46,9 +46,10 @@ class Tokenizer(nn.Module):
         z = self.pre_quant(self.encoder(x))
         if self.cfg.normalize_codes:
             z = F.normalize(z, dim=1)
-        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).float()
         codes = self.codes()
-        distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codes.t() + codes.pow(2).sum(1)
+        with torch.autocast(z.device.type, enabled=False):  # nearest codes in fp32: bf16 would tie distances
+            distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codes.t() + codes.pow(2).sum(1)
         tokens = distances.argmin(dim=1)
         z_q = codes[tokens].reshape(z.shape[0], z.shape[2], z.shape[3], -1).permute(0, 3, 1, 2)
         return z, z_q, tokens.reshape(z.shape[0], -1)
@@ -62,11 +63,14 @@ class Tokenizer(nn.Module):
         return z_q.reshape(tokens.shape[0], self.grid, self.grid, -1).permute(0, 3, 1, 2)
 
     @torch.no_grad()
-    def tokenize(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 frames [..., H, W, 3] -> tokens [..., h*w]."""
-        lead = frames.shape[:-3]
-        _, _, tokens = self.encode(frames_to_float(frames.reshape(-1, *frames.shape[-3:])))
-        return tokens.reshape(*lead, -1)
+    def tokenize(self, frames: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 frames [..., H, W, 3] -> tokens [..., h*w]. Frames where `mask` [...] is False (padding before
+        an episode's start) are not encoded and get token 0: they are only ever context, never a target."""
+        if mask is None:
+            mask = torch.ones(frames.shape[:-3], dtype=torch.bool, device=frames.device)
+        tokens = torch.zeros(*mask.shape, self.tokens_per_frame, dtype=torch.long, device=frames.device)
+        tokens[mask] = self.encode(frames_to_float(frames[mask]))[2]
+        return tokens
 
     @torch.no_grad()
     def detokenize(self, tokens: torch.Tensor) -> torch.Tensor:

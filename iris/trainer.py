@@ -19,7 +19,8 @@ from tqdm import tqdm
 from iris import rundir
 from iris.agent import Agent
 from iris.collect import Collector, evaluate
-from iris.config import Config, ConfigError
+from iris.config import Config
+from iris.errors import ConfigError, NonFiniteLoss
 from iris.dream import write_dream
 from iris.envs import num_actions
 from iris.episodes import EpisodeStore
@@ -29,15 +30,22 @@ from iris.lpips import load_lpips
 CHECKPOINT = "checkpoint.pt"
 
 
-class NonFiniteLoss(RuntimeError):
-    pass
-
-
 def pick_device(name: str) -> torch.device:
     torch.set_flush_denormal(True)  # tiny activations from small initial weights made CPU convolutions ~7x slower
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown training.precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if device.type == "cuda" and precision != "fp32":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # what autocast leaves in fp32
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
 def make_optimizers(agent: Agent, cfg: Config) -> dict[str, torch.optim.Optimizer]:
@@ -64,6 +72,7 @@ class Trainer:
             raise FileNotFoundError(f"{self.run_dir / 'spec.json'} is missing: create the run with iris.rundir.write_spec")
         self.cfg, self.seed = rundir.spec_config(spec), int(spec["seed"])
         self.device = pick_device(self.cfg.training.device)
+        self.bf16 = use_bf16(self.cfg.training.precision, self.device)
         random.seed(self.seed)
         torch.manual_seed(self.seed)
         self.rng = np.random.default_rng(self.seed)
@@ -110,13 +119,17 @@ class Trainer:
         self.store.set_pending(self.collector.in_progress())
         rundir.truncate_metrics(self.run_dir, self.epoch)
 
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
     # ---- one component's updates ---------------------------------------------------------------------
     def update(self, name: str, steps: int, loss_fn: Callable[[], tuple[torch.Tensor, dict]]) -> dict[str, float]:
         module, optimizer = getattr(self.agent, name), self.optimizers[name]
         module.train()
         sums: dict[str, torch.Tensor] = defaultdict(float)
         for _ in tqdm(range(steps), desc=name, leave=False, disable=None):
-            loss, logs = loss_fn()
+            with self.autocast():
+                loss, logs = loss_fn()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), self.cfg.training.grad_clip)
@@ -135,18 +148,19 @@ class Trainer:
         return self.agent.tokenizer.compute_loss(frames, self.lpips)
 
     def world_model_loss(self) -> tuple[torch.Tensor, dict]:
-        seg = self.segments(self.cfg.world_model.batch_size, self.cfg.world_model.max_blocks)
-        tokens = self.agent.tokenizer.tokenize(seg["observations"])
+        seg = self.segments(self.cfg.world_model.batch_size, self.cfg.world_model.max_blocks, from_start=True)
+        tokens = self.agent.tokenizer.tokenize(seg["observations"], seg["mask"])
         return self.agent.world_model.compute_loss(tokens, seg["actions"], seg["rewards"], seg["ends"], seg["mask"])
 
     def actor_critic_loss(self) -> tuple[torch.Tensor, dict]:
         ac = self.cfg.actor_critic
-        seg = self.segments(ac.batch_size, ac.burn_in)
-        traj = imagine(self.agent.actor_critic, self.agent.world_model, self.agent.tokenizer, seg["observations"], seg["mask"], ac.horizon)
+        seg = self.segments(ac.batch_size, ac.burn_in, from_start=False)
+        traj = imagine(self.agent.actor_critic, self.agent.world_model, self.agent.tokenizer, seg["observations"],
+                       seg["mask"], ac.horizon, use_cache=self.cfg.training.kv_cache)
         return self.agent.actor_critic.compute_loss(traj)
 
-    def segments(self, batch: int, length: int) -> dict[str, torch.Tensor]:
-        seg = self.store.sample_segments(batch, length, self.rng)
+    def segments(self, batch: int, length: int, from_start: bool) -> dict[str, torch.Tensor]:
+        seg = self.store.sample_segments(batch, length, self.rng, from_start)
         return {k: torch.from_numpy(v).to(self.device) for k, v in seg.items()}
 
     # ---- the epoch loop ------------------------------------------------------------------------------
@@ -156,7 +170,8 @@ class Trainer:
         start = time.perf_counter()
         if self.epoch <= t.collect_until_epoch:
             self.agent.eval()
-            episodes = self.collector.collect(self.agent, t.collect_steps, t.temperature, t.epsilon)
+            with self.autocast():
+                episodes = self.collector.collect(self.agent, t.collect_steps, t.temperature, t.epsilon)
             for episode in episodes:
                 self.store.add(episode)
             self.store.set_pending(self.collector.in_progress())
@@ -191,7 +206,8 @@ class Trainer:
     def evaluate(self, episodes: int) -> tuple[list[float], list[int]]:
         self.agent.eval()
         seed = int(np.random.SeedSequence([self.seed, self.epoch, 1]).generate_state(1)[0])
-        return evaluate(self.agent, self.cfg.env, episodes, self.cfg.training.eval_temperature, seed, self.device)
+        with self.autocast():
+            return evaluate(self.agent, self.cfg.env, episodes, self.cfg.training.eval_temperature, seed, self.device)
 
     def log(self, line: str) -> None:
         tqdm.write(line)
@@ -244,7 +260,8 @@ def summary(row: dict, epochs: int) -> str:
 
 
 def load_agent(run_dir: Path, device: str = "auto") -> tuple[Agent, Config, dict]:
-    """The agent of a run's last checkpoint (for eval and dream), with its config and status."""
+    """The agent of a run's last checkpoint (for eval and dream), with its config, counters and the
+    episodes that were in progress then."""
     run_dir = Path(run_dir)
     spec = rundir.read_spec(run_dir)
     if spec is None or not (run_dir / CHECKPOINT).exists():
@@ -254,7 +271,9 @@ def load_agent(run_dir: Path, device: str = "auto") -> tuple[Agent, Config, dict
     agent = Agent(cfg, num_actions(cfg.env.game)).to(dev)
     state = torch.load(run_dir / CHECKPOINT, map_location=dev, weights_only=False)
     agent.load_state_dict(state["agent"])
-    return agent.eval(), cfg, {"epoch": state["epoch"], "env_steps": state["env_steps"], "device": dev}
+    in_progress = [buf.to_episode() for buf in state["collector"]["buffers"] if buf.actions]
+    return agent.eval(), cfg, {"epoch": state["epoch"], "env_steps": state["env_steps"], "device": dev,
+                               "in_progress": in_progress}
 
 
 def train(run_dir: Path, on_epoch: Callable[[dict], None] | None = None, max_epochs: int | None = None) -> dict | None:

@@ -28,6 +28,27 @@ class KVCache:
         return self.kv[layer, 0, :, :, :end], self.kv[layer, 1, :, :, :end]
 
 
+class Context:
+    """What the world model has seen of one batch of imagined trajectories. With the key-value cache each
+    pass runs only the new tokens; without it (the reference mode) every pass re-runs the whole sequence."""
+
+    def __init__(self, world_model: "WorldModel", batch: int, use_cache: bool = True):
+        self.world_model = world_model
+        self.cache = world_model.new_cache(batch) if use_cache else None
+        self.sequence: torch.Tensor | None = None
+        self.length = 0
+
+    def feed(self, x: torch.Tensor) -> torch.Tensor:
+        """Embedded tokens [B, N, D] -> the last position's hidden state [B, D]."""
+        if self.cache is not None:
+            h = self.world_model(x, self.cache)
+        else:
+            self.sequence = x if self.sequence is None else torch.cat([self.sequence, x], dim=1)
+            h = self.world_model(self.sequence)
+        self.length += x.shape[1]
+        return h[:, -1]
+
+
 class SelfAttention(nn.Module):
     def __init__(self, cfg: WorldModelConfig):
         super().__init__()
@@ -101,9 +122,11 @@ class WorldModel(nn.Module):
             nn.init.zeros_(m.bias)
 
     def new_cache(self, batch: int) -> KVCache:
-        p = self.pos_embed.weight
+        device = self.pos_embed.weight.device
+        # Under autocast the keys and values come out in bf16: keep them so, at half the memory traffic.
+        dtype = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else torch.float32
         return KVCache(len(self.blocks), batch, self.cfg.num_heads, self.max_tokens,
-                       self.cfg.embed_dim // self.cfg.num_heads, p.device, p.dtype)
+                       self.cfg.embed_dim // self.cfg.num_heads, device, dtype)
 
     def embed_steps(self, frame_tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """frame tokens [B, T, K], actions [B, T] -> interleaved embeddings [B, T*(K+1), D]."""

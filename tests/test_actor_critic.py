@@ -58,3 +58,25 @@ def test_burn_in_leaves_padded_rows_untouched():
     h, c = ac.burn_in(frames, mask)
     assert h[0].abs().sum() == 0 and c[0].abs().sum() == 0
     assert h[1].abs().sum() > 0
+
+
+def test_reference_mode_and_bf16_agree_with_the_cached_fp32_path():
+    """The speed-ups keep the algorithm: no cache gives the same greedy dream; bf16 autocast (the GPU
+    path, run here on the CPU) gives the same losses within tolerance."""
+    torch.manual_seed(0)
+    agent = Agent(catch(), 3).eval()
+    frames = torch.randint(0, 256, (4, 4, 64, 64, 3), dtype=torch.uint8)
+    mask = torch.ones(4, 4, dtype=torch.bool)
+    parts = (agent.actor_critic, agent.world_model, agent.tokenizer, frames, mask)
+    cached = imagine(*parts, horizon=10, greedy=True, use_cache=True)  # 10 steps also restart a full context
+    recomputed = imagine(*parts, horizon=10, greedy=True, use_cache=False)
+    for key in ("actions", "rewards", "ends"):
+        assert torch.equal(cached[key], recomputed[key])
+    assert torch.allclose(cached["values"], recomputed["values"], atol=1e-4)
+    torch.manual_seed(1)
+    loss32, _ = agent.actor_critic.compute_loss(imagine(*parts, horizon=6))
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        traj16 = imagine(*parts, horizon=6)
+        loss16, _ = agent.actor_critic.compute_loss(traj16)
+    assert torch.isclose(loss16.float(), loss32, rtol=0.1, atol=0.02)

@@ -17,7 +17,8 @@ from analysis.scorefiles import read_score_file
 from analysis.sources import load_methods
 from analysis.timing import Timings
 from benchmark.cli import main
-from iris.config import ConfigError, resolve
+from iris.errors import ConfigError
+from iris.config import resolve
 from iris.rundir import append_metrics, write_eval, write_spec
 
 ATARI = sorted(references())

@@ -6,7 +6,7 @@ import pytest
 
 from analysis.mlflow_source import FINAL_RETURN, read_mlflow_campaign
 from benchmark.cli import main
-from iris.config import ConfigError
+from iris.errors import ConfigError
 
 TEST_RETURN = "test/return_mean"
 

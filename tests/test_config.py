@@ -3,7 +3,8 @@ import json
 import pytest
 
 from benchmark.cli import main
-from iris.config import Config, ConfigError, apply_overrides, load_preset, resolve, tiny
+from iris.config import Config, apply_overrides, load_preset, resolve, tiny
+from iris.errors import ConfigError
 
 
 def test_presets_resolve_and_overrides_apply_in_order():

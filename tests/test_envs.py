@@ -7,7 +7,8 @@ import pytest
 from ale_py import Action, ALEInterface, roms
 from PIL import Image
 
-from iris.config import ConfigError, EnvConfig
+from iris.errors import ConfigError
+from iris.config import EnvConfig
 from iris.envs import (
     ATARI_100K, check_game, make_env, make_vector_env, num_actions, resolve_games, set_vector_state, vector_state,
 )

@@ -61,7 +61,7 @@ def test_pending_episodes_are_sampled_but_not_written(tmp_path):
     store.add(numbered_episode(0, 10))
     store.set_pending([numbered_episode(1, 30)])
     assert store.num_episodes == 1 and store.num_steps == 40
-    sampled = store.sample_segments(400, 1, np.random.default_rng(0))["actions"][:, 0] // 1000
+    sampled = store.sample_segments(400, 1, np.random.default_rng(0), from_start=False)["actions"][:, 0] // 1000
     assert 0.6 < sampled.mean() < 0.9  # 3/4 of the steps are the pending episode's
     assert [p.name for p in tmp_path.iterdir()] == ["000000.npz"] and EpisodeStore(tmp_path).num_steps == 10
 
@@ -85,7 +85,7 @@ def test_sample_shapes_and_frames(tmp_path):
     frames = store.sample_frames(256, rng)
     assert frames.shape == (256, 64, 64, 3) and frames.dtype == np.uint8
     assert all(f.tobytes() in stored for f in frames)
-    segments = store.sample_segments(64, 20, rng)
+    segments = store.sample_segments(64, 20, rng, from_start=True)
     assert {k: (v.shape, v.dtype) for k, v in segments.items()} == {
         "observations": ((64, 20, 64, 64, 3), np.uint8),
         "actions": ((64, 20), np.int64),
@@ -95,27 +95,32 @@ def test_sample_shapes_and_frames(tmp_path):
     }
 
 
-def test_sample_segments_pads_at_episode_starts(tmp_path):
+@pytest.mark.parametrize("from_start", [False, True])
+def test_sample_segments_pad_outside_their_episode(tmp_path, from_start):
     store = EpisodeStore(tmp_path)
     lengths = (1, 3, 10)
     episodes = [numbered_episode(k, n, size=8) for k, n in enumerate(lengths)]  # small frames: many segments
     for e in episodes:
         store.add(e)
     length, batch = 5, 14_000
-    seg = store.sample_segments(batch, length, np.random.default_rng(0))
-    last_steps = []
+    seg = store.sample_segments(batch, length, np.random.default_rng(0), from_start=from_start)
+    drawn = []
     for b in range(batch):
-        k, last = divmod(int(seg["actions"][b, -1]), 1000)
-        valid = min(length, last + 1)  # steps of the episode that fit before its start
-        assert not seg["mask"][b, :length - valid].any() and seg["mask"][b, length - valid:].all()
+        edge = 0 if from_start else -1  # where the drawn step sits
+        k, step = divmod(int(seg["actions"][b, edge]), 1000)
+        if from_start:  # the drawn step first, then the episode's next steps, then padding after its end
+            valid = min(length, lengths[k] - step)
+            real, pad, window = slice(0, valid), slice(valid, length), slice(step, step + valid)
+        else:  # padding before the episode's start, then its steps up to the drawn one
+            valid = min(length, step + 1)
+            real, pad, window = slice(length - valid, length), slice(0, length - valid), slice(step + 1 - valid, step + 1)
+        assert seg["mask"][b, real].all() and not seg["mask"][b, pad].any()
         for key in ("observations", "actions", "rewards", "ends"):
-            assert not seg[key][b, :length - valid].any()  # padding is zeros
-        window = slice(last + 1 - valid, last + 1)
-        for key in ("observations", "actions", "rewards", "ends"):
-            assert np.array_equal(seg[key][b, length - valid:], getattr(episodes[k], key)[window])
-        last_steps.append(sum(lengths[:k]) + last)
-    counts = np.bincount(last_steps, minlength=sum(lengths))
-    assert np.all(np.abs(counts - batch / sum(lengths)) < 150)  # the last step is uniform over steps (sd ~31)
+            assert not seg[key][b, pad].any()  # padding is zeros
+            assert np.array_equal(seg[key][b, real], getattr(episodes[k], key)[window])
+        drawn.append(sum(lengths[:k]) + step)
+    counts = np.bincount(drawn, minlength=sum(lengths))
+    assert np.all(np.abs(counts - batch / sum(lengths)) < 150)  # the drawn step is uniform over steps (sd ~31)
 
 
 WRITER = """

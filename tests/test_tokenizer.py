@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from iris.config import ConfigError, paper, tiny
+from iris.errors import ConfigError
+from iris.config import paper, tiny
 from iris.envs import make_env
 from iris.lpips import LPIPS, load_lpips
 from iris.tokenizer import Tokenizer, float_to_frames, frames_to_float

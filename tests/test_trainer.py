@@ -13,7 +13,8 @@ import torch
 from benchmark.cli import main
 from iris import rundir
 from iris.config import resolve
-from iris.trainer import NonFiniteLoss, Trainer, train
+from iris.errors import NonFiniteLoss
+from iris.trainer import Trainer, train
 
 QUICK = [
     "training.epochs=4", "training.collect_steps=32", "training.collect_envs=4", "training.eval_every=2",

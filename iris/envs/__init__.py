@@ -12,7 +12,8 @@ import difflib
 import gymnasium
 import numpy as np
 
-from iris.config import ConfigError, EnvConfig
+from iris.errors import ConfigError
+from iris.config import EnvConfig
 from iris.envs.atari import ATARI_100K, AtariEnv, atari_num_actions
 from iris.envs.catch import MOVES, CatchEnv
 

@@ -19,7 +19,8 @@ import numpy as np
 from ale_py import Action, ALEInterface, LoggerMode, roms
 from PIL import Image
 
-from iris.config import ConfigError, EnvConfig
+from iris.errors import ConfigError
+from iris.config import EnvConfig
 
 ALEInterface.setLoggerMode(LoggerMode.Error)  # no banner on every emulator start
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import gymnasium
 import numpy as np
 
-from iris.config import ConfigError, EnvConfig
+from iris.errors import ConfigError
+from iris.config import EnvConfig
 
 GRID = 8
 BALL_COLOUR = (255, 220, 0)

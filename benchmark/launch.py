@@ -1,0 +1,162 @@
+"""`iris-bench run` and `iris-bench cancel`: plan a campaign, submit what is left to do, wait, stop.
+
+Idempotent: a rerun of the same command skips finished runs and runs that are running or queued, and
+resumes the others from their checkpoints. The campaign's submit lock serialises concurrent commands.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark import campaign as campaigns
+from benchmark import executors, jobs, locks, profiles, tracking
+from benchmark.status import RunView, views
+from iris.errors import ConfigError
+
+# The paper's runs took about 7 GPU-hours each (600 epochs, one A100-class GPU): the estimate scales
+# this by the epochs left. Smaller presets (tiny, catch) have far smaller networks: an upper bound there.
+PAPER_RUN_GPU_HOURS = 7.0
+PAPER_EPOCHS = 600
+SUBMIT_LOCK = ".submit.lock"
+POLL_SECONDS = 2.0
+
+
+@dataclass
+class Request:
+    games: list[str]
+    seeds: list[int]
+    preset: str
+    overrides: list[str]
+    campaign: str | None
+    executor: str
+    profile: str | None
+    max_parallel: int | None
+    runs_root: Path
+
+
+@dataclass
+class Plan:
+    campaign: campaigns.Campaign
+    profile: profiles.Profile | None
+    start: list[RunView]  # never started
+    resume: list[RunView]  # stopped or failed: resume from the checkpoint
+    skip: list[RunView]  # finished, running or queued
+
+    @property
+    def todo(self) -> list[RunView]:
+        return self.start + self.resume
+
+
+def seeds(count: int, offset: int) -> list[int]:
+    if count < 1:
+        raise ConfigError(f"--seeds must be 1 or more, got {count}")
+    if offset < 0:
+        raise ConfigError(f"--seed-offset must be 0 or more, got {offset}")
+    return list(range(offset, offset + count))
+
+
+def make_plan(request: Request) -> Plan:
+    """Validate everything and sort the runs; writes nothing."""
+    executors.check(request.executor, request.profile)
+    profile = profiles.load(request.profile) if request.profile else None
+    if request.max_parallel is not None and request.max_parallel < 1:
+        raise ConfigError(f"--max-parallel must be 1 or more, got {request.max_parallel}")
+    name = request.campaign or campaigns.default_name(request.preset)
+    campaign = campaigns.plan(request.runs_root, name, request.preset, request.overrides, request.games, request.seeds)
+    wanted = {campaigns.run_key(g, s) for g in request.games for s in request.seeds}
+    runs = [r for r in views(campaign) if r.key in wanted]
+    return Plan(campaign, profile,
+                start=[r for r in runs if r.state == "pending"],
+                resume=[r for r in runs if r.state in ("stopped", "failed")],
+                skip=[r for r in runs if r.state in ("finished", "running", "queued")])
+
+
+def gpu_hours(runs: list[RunView]) -> float:
+    return sum(r.epochs - r.epoch for r in runs) * PAPER_RUN_GPU_HOURS / PAPER_EPOCHS
+
+
+def print_plan(plan: Plan) -> None:
+    c = plan.campaign
+    print(f"campaign {c.name} in {c.root}: preset {c.preset}, --set {' '.join(c.overrides) or 'none'}, "
+          f"config {c.config_hash}")
+    for label, runs in (("start", plan.start), ("resume", plan.resume), ("skip", plan.skip)):
+        detail = ", ".join(f"{n} {s}" for s, n in Counter(r.state for r in runs).items()) if label == "skip" else ""
+        print(f"  {label:6s} {len(runs):4d}{f' ({detail})' if detail else ''}: {_by_game(runs)}")
+    print(f"  estimate: {gpu_hours(plan.todo):.2f} GPU-hours ({sum(r.epochs - r.epoch for r in plan.todo)} epochs "
+          f"to go x {PAPER_RUN_GPU_HOURS} h per {PAPER_EPOCHS}-epoch paper run on one GPU)")
+
+
+def _by_game(runs: list[RunView]) -> str:
+    games: dict[str, list[str]] = {}
+    for r in runs:
+        games.setdefault(r.game, []).append(f"s{r.seed}")
+    return "; ".join(f"{g} {' '.join(s)}" for g, s in games.items()) or "-"
+
+
+def submit(request: Request) -> Plan:
+    """Plan under the campaign's submit lock, create its files and tracking store, submit what is to do."""
+    root = make_plan(request).campaign.root
+    executors.check_scheduler(request.executor)
+    with locks.hold(root / SUBMIT_LOCK, wait=True):
+        plan = make_plan(request)  # again, now that no other command can submit to this campaign
+        campaigns.materialize(plan.campaign)
+        if plan.todo:
+            target = tracking.target_for(root, plan.campaign.name)
+            try:
+                tracking.prepare(target)
+            except Exception as e:  # runs train anyway; their metrics wait in metrics.jsonl for `iris-bench sync`
+                print(f"iris-bench: warning: MLflow store {target.uri} unreachable ({type(e).__name__}: {e}); "
+                      f"training goes on, replay later with `iris-bench sync --campaign {plan.campaign.name}`",
+                      file=sys.stderr)
+            if request.executor == "slurm" and target.uri.startswith("sqlite:"):
+                print("iris-bench: warning: jobs on several nodes sharing one SQLite file over a network file system "
+                      "risk its locking: on a real cluster set MLFLOW_TRACKING_URI to an MLflow server (README)",
+                      file=sys.stderr)
+            run_dirs = [plan.campaign.run_dir(r.key) for r in plan.todo]
+            assignment = executors.submit(request.executor, root, run_dirs, target, request.max_parallel,
+                                           plan.profile)
+            if assignment:
+                keys = {job_id: [str(d.relative_to(root)) for d in dirs] for job_id, dirs in assignment.items()}
+                jobs.record(root, request.executor, executors.job_folder(root), keys)
+    return plan
+
+
+def wait(campaign: campaigns.Campaign, keys: list[str]) -> int:
+    """Progress bar over the epochs of `keys` until none is running or queued; 0 when all finished."""
+    from tqdm import tqdm
+
+    runs = _selected(campaign, keys)
+    with tqdm(total=sum(r.epochs for r in runs), unit="epoch", desc=campaign.name, disable=None) as bar:
+        while True:
+            runs = _selected(campaign, keys)
+            bar.n = sum(r.epoch for r in runs)
+            bar.set_postfix_str(", ".join(f"{n} {s}" for s, n in sorted(Counter(r.state for r in runs).items())))
+            if not any(r.state in ("running", "queued") for r in runs):
+                break
+            time.sleep(POLL_SECONDS)
+    unfinished = [f"{r.key} {r.state}" for r in runs if r.state != "finished"]
+    if unfinished:
+        print(f"iris-bench: {len(unfinished)} run(s) did not finish: {', '.join(unfinished)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _selected(campaign: campaigns.Campaign, keys: list[str]) -> list[RunView]:
+    wanted = set(keys)
+    return [r for r in views(campaign) if r.key in wanted]
+
+
+def cancel(campaign: campaigns.Campaign, timeout_s: float = 120.0) -> list[str]:
+    """Stop the campaign's live jobs and wait until they are gone and hold no run; runs stay resumable."""
+    stopped = set(jobs.cancel(campaign.root))
+    deadline = time.time() + timeout_s
+    while stopped and time.time() < deadline:
+        alive = jobs.alive_job_ids(jobs.load(campaign.root)) & stopped
+        if not alive and not any(r.state == "running" and r.job in stopped for r in views(campaign)):
+            break
+        time.sleep(0.5)
+    return sorted(stopped)

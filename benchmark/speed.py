@@ -1,0 +1,112 @@
+"""Training speed of a preset: every part of an epoch timed on real parts, in the optimised mode (the config as
+given: KV cache, bf16 autocast and TF32 on CUDA) and in the reference mode (no cache, fp32), in one process.
+
+A temporary run directory is filled with episodes collected by the untrained policy; then each component
+trains for a few steps and a full epoch's time is put together from the measured rates."""
+
+from __future__ import annotations
+
+import io
+import resource
+import tempfile
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import torch
+
+from benchmark.perf import Row
+from iris import rundir
+from iris.config import resolve
+from iris.imagination import imagine
+from iris.lpips import LPIPS, weights_path
+from iris.trainer import Trainer, pick_device
+
+REFERENCE = ["training.kv_cache=false", "training.precision=fp32"]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: torch.device) -> float:
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
+    """Rates of one mode; the store is filled once per mode with the same seed, so both see the same data."""
+    trainer = Trainer(run_dir)
+    cfg, dev = trainer.cfg, trainer.device
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t, tok, wm, ac = cfg.training, cfg.tokenizer, cfg.world_model, cfg.actor_critic
+    collect_steps = max(t.collect_steps, wm.max_blocks * 4, ac.burn_in * 4)
+
+    def collect():
+        with trainer.autocast():
+            for episode in trainer.collector.collect(trainer.agent, collect_steps, t.temperature, t.epsilon):
+                trainer.store.add(episode)
+        trainer.store.set_pending(trainer.collector.in_progress())
+
+    collect()  # warm-up, and data to train on
+    out = {("collect", "env steps/s"): collect_steps / timed(collect, dev)}
+    for name, component, unit, per_step in (
+        ("tokenizer", tok, "frames/s", tok.batch_size),
+        ("world_model", wm, "tokens/s", wm.batch_size * wm.max_blocks * trainer.agent.world_model.block_size),
+        ("actor_critic", ac, "updates/s", 1),
+    ):
+        loss_fn = getattr(trainer, f"{name}_loss")
+        trainer.update(name, 1, loss_fn)  # warm-up
+        seconds = timed(lambda: trainer.update(name, steps, loss_fn), dev)
+        out[(f"{name} training", unit)] = steps * per_step / seconds
+        out[(f"{name} step", "s")] = seconds / steps
+
+    def dream():
+        seg = trainer.segments(ac.batch_size, ac.burn_in, from_start=False)
+        with trainer.autocast(), torch.no_grad():
+            imagine(trainer.agent.actor_critic, trainer.agent.world_model, trainer.agent.tokenizer, seg["observations"],
+                    seg["mask"], ac.horizon, use_cache=t.kv_cache)
+
+    dream()
+    out[("imagination", "imagined steps/s")] = steps * ac.batch_size * ac.horizon / timed(lambda: [dream() for _ in range(steps)], dev)
+    out[("full epoch", "s")] = t.collect_steps / out[("collect", "env steps/s")] + sum(
+        c.steps_per_epoch * out[(f"{n} step", "s")] for n, c in (("tokenizer", tok), ("world_model", wm), ("actor_critic", ac))
+    )
+    out[("peak host memory", "GiB")] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30
+    out[("peak device memory", "GiB")] = torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else 0.0
+    return out
+
+
+def training_speed(preset: str, game: str | None, overrides: list[str], device: str, steps: int) -> tuple[list[Row], str]:
+    """Rows (figure, value, unit) for both modes and their ratio, and a one-line description of the setting."""
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = [*overrides, f"training.device={device}"]
+        probe = resolve(preset, overrides, game)
+        if probe.tokenizer.perceptual_weight > 0 and not weights_path(probe.tokenizer.lpips_weights).is_file():
+            # Timing needs the perceptual network's cost, not its trained values: random weights, same shapes.
+            fake = Path(tmp) / "lpips_random.pt"
+            torch.save(LPIPS().state_dict(), fake)
+            overrides.append(f"tokenizer.lpips_weights={fake}")
+        results = {}
+        for mode, extra in (("optimised", []), ("reference", REFERENCE)):
+            cfg = resolve(preset, overrides + extra, game)
+            run_dir = Path(tmp) / mode
+            rundir.write_spec(run_dir, cfg, seed=0, preset=preset, overrides=overrides + extra)
+            with redirect_stdout(io.StringIO()):
+                results[mode] = measure(run_dir, steps)
+    dev = pick_device(device)
+    setting = (f"preset {preset}, game {cfg.env.game}, device {dev}"
+               f"{' (' + torch.cuda.get_device_name(dev) + ')' if dev.type == 'cuda' else f', {torch.get_num_threads()} threads'}, "
+               f"{steps} timed steps per component")
+    rows: list[Row] = []
+    for (name, unit), value in results["optimised"].items():
+        ref = results["reference"][(name, unit)]
+        rows += [(f"{name} (optimised)", value, unit), (f"{name} (reference)", ref, unit)]
+        if unit != "GiB" and ref:
+            rows.append((f"{name}: speed-up", value / ref if unit.endswith("/s") else ref / value, "x"))
+    return rows, setting

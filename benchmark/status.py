@@ -1,0 +1,102 @@
+"""Where each run of a campaign stands, read from its run directory, its lock and the live jobs.
+
+States: finished; running (a process holds its lock); queued (a live job will train it); pending
+(never started); failed; stopped (interrupted: killed, cancelled, preempted; resumes from its checkpoint).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmark import jobs, locks
+from benchmark.campaign import Campaign, split_key
+from iris import rundir
+
+STATES = ("finished", "running", "queued", "pending", "stopped", "failed")
+
+
+@dataclass
+class RunView:
+    key: str
+    game: str
+    seed: int
+    state: str
+    epoch: int
+    epochs: int
+    env_steps: int
+    last_test_return: float | None
+    job: str
+    heartbeat: float | None
+    error: str | None
+
+
+def is_finished(run_dir: Path) -> bool:
+    return (rundir.read_status(run_dir) or {}).get("state") == "finished"
+
+
+def view(campaign: Campaign, key: str, live: dict[str, str]) -> RunView:
+    run_dir = campaign.run_dir(key)
+    status = rundir.read_status(run_dir) or {}
+    lock = run_dir / locks.RUN_LOCK
+    if status.get("state") == "finished":
+        state, job = "finished", ""
+    elif locks.is_held(lock):
+        state, job = "running", locks.owner(lock)
+    elif key in live:
+        state, job = "queued", live[key]
+    elif not status:
+        state, job = "pending", ""
+    else:
+        state, job = ("failed" if status["state"] == "failed" else "stopped"), ""
+    game, seed = split_key(key)
+    return RunView(key, game, seed, state, status.get("epoch", 0), status.get("epochs", campaign.epochs),
+                   status.get("env_steps", 0),
+                   status.get("last_test_return"), job, status.get("heartbeat"), status.get("error"))
+
+
+def views(campaign: Campaign) -> list[RunView]:
+    live = jobs.live_assignment(campaign.root)
+    return [view(campaign, key, live) for key in campaign.runs]
+
+
+def totals(runs: list[RunView]) -> dict:
+    counts = Counter(r.state for r in runs)
+    return {"runs": len(runs), **{s: counts.get(s, 0) for s in STATES},
+            "epochs_done": sum(r.epoch for r in runs), "epochs": sum(r.epochs for r in runs),
+            "env_steps": sum(r.env_steps for r in runs)}
+
+
+def as_json(campaign: Campaign, runs: list[RunView]) -> dict:
+    return {"campaign": campaign.name, "root": str(campaign.root), "config_hash": campaign.config_hash,
+            "runs": [asdict(r) for r in runs], "totals": totals(runs)}
+
+
+def print_table(campaign: Campaign, runs: list[RunView]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"campaign {campaign.name} ({campaign.preset}, config {campaign.config_hash})")
+    for column in ("run", "state", "epoch", "env steps", "last test return", "job", "heartbeat"):
+        table.add_column(column, justify="right" if column in ("epoch", "env steps", "last test return") else "left")
+    now = time.time()
+    for r in runs:
+        ret = "" if r.last_test_return is None else f"{r.last_test_return:.2f}"
+        beat = "" if r.heartbeat is None else f"{_age(now - r.heartbeat)} ago"
+        state = r.state if r.error is None or r.state != "failed" else f"failed: {r.error}"
+        table.add_row(r.key, state, f"{r.epoch}/{r.epochs}", f"{r.env_steps:,}", ret, r.job, beat)
+    Console().print(table)
+    t = totals(runs)
+    counts = ", ".join(f"{t[s]} {s}" for s in STATES if t[s])
+    percent = 100 * t["epochs_done"] / t["epochs"] if t["epochs"] else 0.0
+    print(f"{t['runs']} runs: {counts}; epochs {t['epochs_done']}/{t['epochs']} ({percent:.0f}%), "
+          f"env steps {t['env_steps']:,}")
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{max(seconds, 0):.0f} s"

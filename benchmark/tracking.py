@@ -1,0 +1,237 @@
+"""MLflow mirror of run directories: one experiment per campaign, one MLflow run per (game, seed).
+
+The run directory stays the source of truth. `sync_run` replays whatever MLflow has not seen yet
+(metrics.jsonl rows it has not logged in this form, then the final evaluation and artifacts) and records
+its progress in <run_dir>/mlflow.json, so it is idempotent: the live tracker calls it after every
+epoch, `iris-bench sync` calls it later for runs whose store was unreachable. A resumed run finds its
+MLflow run id in mlflow.json (or, failing that, by its tags) and continues it, never starting another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark import locks
+from iris import rundir
+
+STATE_FILE = "mlflow.json"  # in the run directory: {tracking_uri, run_id, synced: {epoch: row hash}, final_synced}
+SYNC_LOCK = "mlflow.lock"  # in the run directory, held while syncing it
+ARTIFACTS = ("spec.json", "eval.json", "dream.gif", "reconstructions*")
+MLFLOW_STATUS = {"finished": "FINISHED", "failed": "FAILED", "stopped": "KILLED", "running": "KILLED"}
+_MAX_RETRY_GAP = 64  # epochs between tries once the store keeps failing
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a campaign's runs are tracked; pickled into every job."""
+
+    uri: str
+    experiment: str  # the campaign name
+    artifact_location: str | None  # for an experiment created in the embedded store; a server picks its own
+    code_version: str
+
+
+def target_for(campaign_root: Path, campaign: str) -> Target:
+    """$MLFLOW_TRACKING_URI when set, else the campaign's embedded SQLite store and artifact folder."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return Target(uri, campaign, None, code_version())
+    root = campaign_root.resolve()
+    return Target(f"sqlite:///{root / 'mlflow.db'}", campaign, (root / "mlartifacts").as_uri(), code_version())
+
+
+def code_version() -> str:
+    """`git describe` of this checkout, else the installed package version."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], cwd=repo, capture_output=True,
+                             text=True, timeout=10)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return importlib.metadata.version("iris-bench")
+
+
+def _client(target: Target):
+    from mlflow import MlflowClient
+
+    return MlflowClient(target.uri)
+
+
+def prepare(target: Target) -> str:
+    """Create the store and the experiment once, before any job opens them (concurrent first opens of a
+    new SQLite store break its migrations). Returns the experiment id."""
+    client = _client(target)
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(target.experiment, artifact_location=target.artifact_location)
+
+
+def sync_run(run_dir: Path, target: Target, status: str | None = None) -> int:
+    """Mirror `run_dir` into MLflow; returns the number of epochs logged now. `status` (FINISHED, FAILED,
+    KILLED, RUNNING) is set on the MLflow run at the end; a run with eval.json always ends FINISHED.
+    Holds the run's sync lock, so a job and `iris-bench sync` never log the same rows twice."""
+    with locks.hold(run_dir / SYNC_LOCK, wait=True):
+        return _sync_locked(run_dir, target, status)
+
+
+def _sync_locked(run_dir: Path, target: Target, status: str | None) -> int:
+    from mlflow.entities import Metric
+
+    client = _client(target)
+    state = _run_state(client, run_dir, target)
+    rows = rundir.read_metrics(run_dir)
+    # A row counts as synced while its epoch keeps the same content: a resumed run rewrites the epochs
+    # after its checkpoint, and those are logged again.
+    new = [r for r in rows if state["synced"].get(str(r["epoch"])) != _fingerprint(r)]
+    now = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), now, int(r["env_steps"])) for r in new for k, v in r.items() if _is_number(v)]
+    for i in range(0, len(metrics), 1000):  # MLflow's batch limit
+        client.log_batch(state["run_id"], metrics=metrics[i:i + 1000])
+    if new:
+        _save_state(run_dir, state, synced={str(r["epoch"]): _fingerprint(r) for r in rows})
+    evaluation = rundir.read_eval(run_dir)
+    if evaluation is not None and not state["final_synced"]:
+        client.log_metric(state["run_id"], "final/return_mean", evaluation["mean"], step=evaluation["env_steps"])
+        for pattern in ARTIFACTS:
+            for path in sorted(run_dir.glob(pattern)):
+                client.log_artifact(state["run_id"], str(path))
+        _save_state(run_dir, state, final_synced=True)
+    if evaluation is not None:
+        status = "FINISHED"
+    if status is not None:
+        client.update_run(state["run_id"], status=status)
+    return len(new)
+
+
+def mirror_status(run_dir: Path) -> str | None:
+    """The MLflow status matching status.json, for a run that no process is training."""
+    return MLFLOW_STATUS.get((rundir.read_status(run_dir) or {}).get("state"))
+
+
+def sync_campaign(campaign_root: Path, campaign: str, run_dirs: list[Path]) -> dict[Path, str]:
+    """`iris-bench sync`: replay every started run into MLflow. A run no process trains also gets its
+    MLflow status from status.json (a killed job leaves it RUNNING there)."""
+    target = target_for(campaign_root, campaign)
+    prepare(target)
+    outcome = {}
+    for run_dir in run_dirs:
+        if rundir.read_status(run_dir) is None:
+            outcome[run_dir] = "not started"
+            continue
+        training = locks.is_held(run_dir / locks.RUN_LOCK)
+        logged = sync_run(run_dir, target, None if training else mirror_status(run_dir))
+        outcome[run_dir] = f"{logged} epoch(s) logged" + (" (running)" if training else "")
+    return outcome
+
+
+def _fingerprint(row: dict) -> str:
+    return hashlib.sha256(json.dumps(row, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _run_state(client, run_dir: Path, target: Target) -> dict:
+    """This run's MLflow state in `target`'s store: the saved one, a run found by its tags, or a new run."""
+    state = rundir.read_json(run_dir / STATE_FILE)
+    if state is not None and state["tracking_uri"] == target.uri:
+        return state
+    spec = rundir.read_spec(run_dir)
+    experiment_id = prepare(target)
+    found = client.search_runs([experiment_id], f"tags.game = '{spec['game']}' and tags.seed = '{spec['seed']}'")
+    if found:
+        run_id = found[0].info.run_id
+    else:
+        run_id = _create_run(client, experiment_id, spec, target)
+    state = {"tracking_uri": target.uri, "run_id": run_id, "synced": {}, "final_synced": False}
+    rundir.atomic_write_json(run_dir / STATE_FILE, state)
+    return state
+
+
+def _create_run(client, experiment_id: str, spec: dict, target: Target) -> str:
+    from mlflow.entities import Param
+
+    tags = {"game": spec["game"], "seed": str(spec["seed"]), "preset": spec["preset"], "campaign": target.experiment,
+            "config_hash": spec["config_hash"], "code_version": target.code_version}
+    run = client.create_run(experiment_id, tags=tags, run_name=f"{spec['game']}-s{spec['seed']}")
+    params = [Param(k, str(v)) for k, v in rundir.spec_config(spec).flat().items()]
+    for i in range(0, len(params), 100):  # MLflow's batch limit
+        client.log_batch(run.info.run_id, params=params[i:i + 100])
+    return run.info.run_id
+
+
+def _save_state(run_dir: Path, state: dict, **changes: object) -> None:
+    state.update(changes)
+    rundir.atomic_write_json(run_dir / STATE_FILE, state)
+
+
+class LiveTracker:
+    """The job's side: syncs after every epoch and never lets a tracking failure stop training.
+
+    While the store fails, tries are spaced out (1, 2, 4 ... epochs apart) so an unreachable server's
+    retries do not stall training; nothing is lost, the next successful sync catches up."""
+
+    def __init__(self, run_dir: Path, target: Target):
+        self.run_dir, self.target = run_dir, target
+        self.epoch, self.failures, self.next_try_epoch = 0, 0, 0
+        self._sync("RUNNING")
+
+    def on_epoch(self, row: dict) -> None:
+        self.epoch = row["epoch"]
+        if self.epoch >= self.next_try_epoch and self._sync(None):
+            self._log_system_metrics(row["env_steps"])
+
+    def close(self, status: str) -> None:
+        self._sync(status)
+
+    def _sync(self, status: str | None) -> bool:
+        try:
+            sync_run(self.run_dir, self.target, status)
+        except Exception as e:  # the store is down or locked: training goes on, metrics.jsonl keeps everything
+            self.failures += 1
+            self.next_try_epoch = self.epoch + min(2 ** (self.failures - 1), _MAX_RETRY_GAP)
+            print(f"tracking: MLflow store {self.target.uri} failed ({type(e).__name__}: {e}); training continues, "
+                  f"next try after epoch {self.next_try_epoch - 1}; `iris-bench sync` replays what is missing",
+                  file=sys.stderr)
+            return False
+        self.failures = 0
+        return True
+
+    def _log_system_metrics(self, step: int) -> None:
+        """RSS, CPU time and peak GPU memory (MLflow's own system metrics need psutil, absent here)."""
+        from mlflow.entities import Metric
+
+        values = {"system/rss_mb": _rss_mb(), "system/cpu_seconds": sum(os.times()[:2])}
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            values["system/gpu_max_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        now = int(time.time() * 1000)
+        try:
+            run_id = rundir.read_json(self.run_dir / STATE_FILE)["run_id"]
+            _client(self.target).log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in values.items()])
+        except Exception as e:  # live-only figures: losing one is harmless
+            print(f"tracking: system metrics not logged ({type(e).__name__}: {e})", file=sys.stderr)
+
+
+def _rss_mb() -> float:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+

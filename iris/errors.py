@@ -1,0 +1,9 @@
+"""The errors a user is meant to read: the CLI prints them as one line (no traceback) and exits 2."""
+
+
+class ConfigError(ValueError):
+    """Bad input (a preset, config key, value, game, path, ...): the message names it and the valid choices."""
+
+
+class NonFiniteLoss(RuntimeError):
+    """A loss became NaN or infinite: the run stops, its last good checkpoint stays."""

@@ -1,0 +1,93 @@
+"""Fixtures of the campaign, SLURM and tracking tests: the iris-bench command run as a user runs it, a
+scratch runs root whose jobs are cancelled at the end, tiny runs, and the one-node test cluster."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A `tiny` run shrunk to 8 epochs of well under a second each on 2 cores: a test can still catch it
+# mid-run. 50-step episodes (200 raw frames), so each epoch completes an episode.
+TINY_RUN = {
+    "training.epochs": 8, "training.collect_steps": 50, "training.eval_every": 0, "training.final_eval_episodes": 1,
+    "env.train_max_frames": 200, "env.test_max_frames": 200,
+    "tokenizer.steps_per_epoch": 2, "tokenizer.batch_size": 4, "tokenizer.start_after_epoch": 0,
+    "world_model.steps_per_epoch": 2, "world_model.batch_size": 2, "world_model.start_after_epoch": 1,
+    "actor_critic.steps_per_epoch": 2, "actor_critic.batch_size": 2, "actor_critic.start_after_epoch": 2,
+}
+
+
+@pytest.fixture
+def tiny_set() -> list[str]:
+    """--set arguments for TINY_RUN."""
+    return [arg for key, value in TINY_RUN.items() for arg in ("--set", f"{key}={value}")]
+
+
+@pytest.fixture
+def iris_bench():
+    """Run `iris-bench ARGS...` in its own process; fails the test on a non-zero exit unless check=False.
+    Tracking goes to the campaign's embedded store unless `env` names MLFLOW_TRACKING_URI."""
+
+    def run(*args, env: dict | None = None, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        environ = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | (env or {})
+        done = subprocess.run([sys.executable, "-m", "benchmark.cli", *map(str, args)], cwd=REPO, text=True,
+                              capture_output=True, env=environ, timeout=timeout)
+        if check and done.returncode != 0:
+            command = " ".join(map(str, args))
+            pytest.fail(f"iris-bench {command} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    return run
+
+
+@pytest.fixture
+def runs_root(tmp_path, iris_bench):
+    """A runs root; every job still alive in it at the end is cancelled."""
+    from benchmark import campaign
+
+    root = tmp_path / "runs"
+    yield root
+    for name in campaign.names(root):
+        iris_bench("cancel", "--campaign", name, "--runs-root", root, check=False)
+
+
+@pytest.fixture
+def wait_for():
+    """Poll `predicate` until it returns something truthy (returned) or fail after `timeout` seconds."""
+
+    def wait(predicate, timeout: float, what: str, every: float = 0.1):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(every)
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    return wait
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Path:
+    """The test cluster's profile, once `sinfo` shows a usable node: tests are skipped where SLURM is not
+    running, and fail in CI (CI=true), where .ci/slurm.sh start runs before them."""
+    try:
+        out = subprocess.run(["sinfo", "--noheader", "--format=%T"], capture_output=True, text=True, timeout=10)
+        problem = out.stderr.strip() if out.returncode else ""
+        if not problem and not any(s.startswith(("idle", "mixed", "alloc")) for s in out.stdout.split()):
+            problem = f"no usable node (states: {out.stdout.split() or 'none'})"
+    except (OSError, subprocess.TimeoutExpired) as e:
+        problem = str(e)
+    if problem:
+        reason = f"SLURM is not running ({problem}); start it with `slurm/testcluster/cluster.sh start`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return REPO / "slurm" / "profiles" / "testcluster.yaml"

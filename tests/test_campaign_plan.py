@@ -1,0 +1,100 @@
+"""Planning, run states, status and cancel on hand-made run directories, a real lock and a real submitit job
+(no training: the trainer's part is in test_campaign_local.py and test_slurm_campaign.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import submitit
+
+from benchmark import campaign, executors, jobs, locks
+from benchmark.cli import main
+from iris import rundir
+
+RUN = ["--set", "training.epochs=60"]
+
+
+def cli(capsys, *argv) -> str:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
+
+
+def test_dry_run_plans_and_estimates_without_writing(capsys, tmp_path):
+    root = tmp_path / "runs"
+    out = cli(capsys, "run", "--games", "Pong,Breakout", "--seeds", "2", "--seed-offset", "3", *RUN,
+              "--runs-root", root, "--dry-run")
+    assert "campaign tiny in" in out
+    assert "start     4: Pong s3 s4; Breakout s3 s4" in out
+    assert "resume    0: -" in out and "skip      0: -" in out
+    assert "estimate: 2.80 GPU-hours (240 epochs to go x 7.0 h per 600-epoch paper run" in out  # 4 x 60 x 7 / 600
+    assert not root.exists()
+
+
+def test_planning_again_adds_runs_and_keeps_the_config(tmp_path):
+    root = tmp_path / "runs"
+    campaign.materialize(campaign.plan(root, "c", "tiny", ["training.epochs=60"], ["Pong"], [0, 1]))
+    more = campaign.plan(root, "c", "tiny", ["training.epochs=60"], ["Breakout", "Pong"], [1, 2])
+    campaign.materialize(more)
+    assert campaign.load(root / "c").runs == ["Pong/s0", "Pong/s1", "Breakout/s1", "Breakout/s2", "Pong/s2"]
+    assert rundir.read_spec(root / "c" / "Breakout" / "s2")["seed"] == 2
+
+
+@pytest.fixture
+def six_runs(tmp_path):
+    """A campaign with one run in each state; Breakout/s0 is held by this process, Breakout/s1 is assigned
+    to a live local submitit job."""
+    root = tmp_path / "runs"
+    planned = campaign.plan(root, "tiny", "tiny", ["training.epochs=60"], ["Pong", "Breakout"], [0, 1, 2])
+    campaign.materialize(planned)
+    run = planned.run_dir
+    rundir.write_status(run("Pong/s0"), state="finished", epoch=60, epochs=60, env_steps=12000, last_test_return=7.5)
+    rundir.write_status(run("Pong/s1"), state="running", epoch=20, epochs=60, env_steps=4000)  # killed: stopped
+    rundir.write_status(run("Pong/s2"), state="failed", epoch=30, epochs=60, env_steps=6000, error="NonFiniteLoss: nan")
+    rundir.write_status(run("Breakout/s0"), state="running", epoch=10, epochs=60, env_steps=2000)
+    executor = submitit.LocalExecutor(executors.job_folder(planned.root))
+    executor.update_parameters(timeout_min=10)
+    job = executor.submit(time.sleep, 600)
+    jobs.record(planned.root, "local", executors.job_folder(planned.root), {job.job_id: ["Breakout/s1"]})
+    with locks.hold(run("Breakout/s0") / locks.RUN_LOCK, owner="job 77") as got:
+        assert got
+        yield root, job
+    job.cancel()
+    while not job.done():
+        time.sleep(0.1)
+
+
+def test_runs_are_sorted_by_state(capsys, six_runs):
+    root, _ = six_runs
+    out = cli(capsys, "run", "--games", "Pong,Breakout", "--seeds", "3", *RUN, "--runs-root", root, "--dry-run")
+    assert "start     1: Breakout s2" in out
+    assert "resume    2: Pong s1 s2" in out
+    assert "skip      3 (1 finished, 1 running, 1 queued): Pong s0; Breakout s0 s1" in out
+    assert "estimate: 1.52 GPU-hours (130 epochs to go" in out  # (60 + 40 + 30) x 7 / 600
+
+
+def test_status_reports_every_run(capsys, six_runs):
+    root, job = six_runs
+    (report,) = json.loads(cli(capsys, "status", "--runs-root", root, "--json"))
+    states = {r["key"]: (r["state"], r["epoch"], r["job"]) for r in report["runs"]}
+    assert states == {
+        "Pong/s0": ("finished", 60, ""), "Pong/s1": ("stopped", 20, ""), "Pong/s2": ("failed", 30, ""),
+        "Breakout/s0": ("running", 10, "job 77"), "Breakout/s1": ("queued", 0, job.job_id),
+        "Breakout/s2": ("pending", 0, ""),
+    }
+    assert report["totals"] == {"runs": 6, "finished": 1, "running": 1, "queued": 1, "pending": 1, "stopped": 1,
+                                "failed": 1, "epochs_done": 120, "epochs": 360, "env_steps": 24000}
+    table = cli(capsys, "status", "--campaign", "tiny", "--runs-root", root)
+    assert "6 runs: 1 finished, 1 running, 1 queued, 1 pending, 1 stopped, 1 failed; epochs 120/360 (33%)" in table
+
+
+def test_cancel_stops_the_local_job_and_the_run_stays_resumable(capsys, six_runs):
+    root, job = six_runs
+    out = cli(capsys, "cancel", "--campaign", "tiny", "--runs-root", root)
+    assert f"cancelled 1 job(s): {job.job_id}" in out
+    assert job.state in ("INTERRUPTED", "FINISHED")  # the controller process is gone
+    (report,) = json.loads(cli(capsys, "status", "--runs-root", root, "--json"))
+    assert {r["key"]: r["state"] for r in report["runs"]}["Breakout/s1"] == "pending"
