@@ -46,7 +46,7 @@ class TokenizerConfig:
     commitment_weight: float = 1.0  # beta in ||z - sg(e)||^2; the codebook term has weight 1
     perceptual_weight: float = 1.0  # LPIPS; 0 switches it off (then no VGG16 weights are needed)
     lpips_weights: str = ""  # file with VGG16 + LPIPS weights; empty: $IRIS_LPIPS_WEIGHTS or ~/.cache/iris-bench/lpips_vgg16.pt
-    l2_weight: float = 0.0  # catch: an L2 term beside L1 decodes small objects on black much sooner
+    l2_weight: float = 0.0  # catch: a strong L2 term beside L1 decodes small objects on black (with 1, not in 1,200 steps)
     normalize_codes: bool = False  # catch: L2-normalised codes and encodings against codebook collapse
     code_reset_steps: int = 0  # catch: re-seed unused codes from encoder outputs during the first N steps
     lr: float = 1e-4
@@ -164,7 +164,7 @@ def catch() -> Config:
         env=EnvConfig(game="Catch", train_noop_max=0, test_noops=0),
         tokenizer=TokenizerConfig(
             vocab_size=64, embed_dim=64, channels=32, channel_mult=(1, 1, 1, 1, 1), encoder_res_blocks=1,
-            decoder_res_blocks=1, attn_resolutions=(), z_channels=64, perceptual_weight=0.0, l2_weight=1.0,
+            decoder_res_blocks=1, attn_resolutions=(), z_channels=64, perceptual_weight=0.0, l2_weight=10.0,
             normalize_codes=True, code_reset_steps=300, lr=1e-3, batch_size=32, steps_per_epoch=20,
             start_after_epoch=0,
         ),
