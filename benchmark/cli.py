@@ -329,16 +329,15 @@ def run_eval(args) -> None:
     import numpy as np
 
     from iris.collect import evaluate
+    from iris.rundir import summarize_eval
     from iris.trainer import load_agent
 
     if args.episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {args.episodes}")
     agent, cfg, info = load_agent(args.run_dir, args.device)
     returns, lengths = evaluate(agent, cfg.env, args.episodes, cfg.training.eval_temperature, args.seed, info["device"])
-    r = np.asarray(returns)
-    result = {"game": cfg.env.game, "epoch": info["epoch"], "env_steps": info["env_steps"], "episodes": len(returns),
-              "mean": float(r.mean()), "std": float(r.std()), "min": float(r.min()), "max": float(r.max()),
-              "length_mean": float(np.mean(lengths)), "returns": returns, "lengths": lengths}
+    result = {"game": cfg.env.game, "epoch": info["epoch"], "length_mean": float(np.mean(lengths)),
+              **summarize_eval(returns, lengths, info["env_steps"])}
     if args.json:
         print(json.dumps(result, indent=2))
     else:

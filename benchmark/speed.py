@@ -47,14 +47,8 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
     t, tok, wm, ac = cfg.training, cfg.tokenizer, cfg.world_model, cfg.actor_critic
     collect_steps = max(t.collect_steps, wm.max_blocks * 4, ac.burn_in * 4)
 
-    def collect():
-        with trainer.autocast():
-            for episode in trainer.collector.collect(trainer.agent, collect_steps, t.temperature, t.epsilon):
-                trainer.store.add(episode)
-        trainer.store.set_pending(trainer.collector.in_progress())
-
-    collect()  # warm-up, and data to train on
-    out = {("collect", "env steps/s"): collect_steps / timed(collect, dev)}
+    trainer.collect(collect_steps)  # warm-up, and data to train on
+    out = {("collect", "env steps/s"): collect_steps / timed(lambda: trainer.collect(collect_steps), dev)}
     for name, component, unit, per_step in (
         ("tokenizer", tok, "frames/s", tok.batch_size),
         ("world_model", wm, "tokens/s", wm.batch_size * wm.max_blocks * trainer.agent.world_model.block_size),

@@ -122,11 +122,12 @@ def truncate_metrics(run_dir: Path, last_epoch: int) -> None:
     atomic_write_bytes(Path(run_dir) / "metrics.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
 
 
-def write_eval(run_dir: Path, returns: list[float], lengths: list[int], env_steps: int) -> dict:
+def summarize_eval(returns: list[float], lengths: list[int], env_steps: int) -> dict:
+    """What eval.json holds: every episode's return and length, and the summary statistics of the returns."""
     import numpy as np
 
     r = np.asarray(returns, dtype=float)
-    result = {
+    return {
         "returns": [float(x) for x in returns],
         "lengths": [int(x) for x in lengths],
         "env_steps": int(env_steps),
@@ -136,6 +137,10 @@ def write_eval(run_dir: Path, returns: list[float], lengths: list[int], env_step
         "min": float(r.min()),
         "max": float(r.max()),
     }
+
+
+def write_eval(run_dir: Path, returns: list[float], lengths: list[int], env_steps: int) -> dict:
+    result = summarize_eval(returns, lengths, env_steps)
     atomic_write_json(Path(run_dir) / "eval.json", result)
     return result
 

@@ -23,7 +23,7 @@ from iris.config import Config
 from iris.errors import ConfigError, NonFiniteLoss
 from iris.dream import write_dream
 from iris.envs import num_actions
-from iris.episodes import EpisodeStore
+from iris.episodes import Episode, EpisodeStore
 from iris.imagination import imagine
 from iris.lpips import load_lpips
 
@@ -163,22 +163,27 @@ class Trainer:
         seg = self.store.sample_segments(batch, length, self.rng, from_start)
         return {k: torch.from_numpy(v).to(self.device) for k, v in seg.items()}
 
+    def collect(self, steps: int) -> list[Episode]:
+        """Act in the training envs for `steps` env steps; finished episodes go to disk, the rest are pending."""
+        self.agent.eval()
+        with self.autocast():
+            episodes = self.collector.collect(self.agent, steps, self.cfg.training.temperature, self.cfg.training.epsilon)
+        for episode in episodes:
+            self.store.add(episode)
+        self.store.set_pending(self.collector.in_progress())
+        return episodes
+
     # ---- the epoch loop ------------------------------------------------------------------------------
     def run_epoch(self) -> dict:
         cfg, t = self.cfg, self.cfg.training
         row: dict = {"epoch": self.epoch}
         start = time.perf_counter()
         if self.epoch <= t.collect_until_epoch:
-            self.agent.eval()
-            with self.autocast():
-                episodes = self.collector.collect(self.agent, t.collect_steps, t.temperature, t.epsilon)
-            for episode in episodes:
-                self.store.add(episode)
-            self.store.set_pending(self.collector.in_progress())
+            episodes = self.collect(t.collect_steps)
             self.env_steps += t.collect_steps
             if episodes:
-                row["train/return_mean"] = float(np.mean([e.rewards.sum() for e in episodes]))
-                row["train/length_mean"] = float(np.mean([len(e.actions) for e in episodes]))
+                row["train/return_mean"] = float(np.mean([e.ret for e in episodes]))
+                row["train/length_mean"] = float(np.mean([len(e) for e in episodes]))
             row["throughput/collect_steps_per_s"] = t.collect_steps / (time.perf_counter() - start)
         for name, component in (("tokenizer", cfg.tokenizer), ("world_model", cfg.world_model), ("actor_critic", cfg.actor_critic)):
             if self.epoch > component.start_after_epoch and self.store.num_steps > 0:
@@ -216,8 +221,9 @@ class Trainer:
 
     def train(self, on_epoch: Callable[[dict], None] | None = None, max_epochs: int | None = None) -> dict | None:
         t = self.cfg.training
-        if self.epoch >= t.epochs and rundir.read_eval(self.run_dir) is not None:
-            return rundir.read_eval(self.run_dir)  # finished already: nothing to do
+        finished = rundir.read_eval(self.run_dir) if self.epoch >= t.epochs else None
+        if finished is not None:
+            return finished  # nothing to do
         rundir.write_status(self.run_dir, state="running", epoch=self.epoch, epochs=t.epochs, env_steps=self.env_steps,
                             error=None)
         last = t.epochs if max_epochs is None else min(t.epochs, self.epoch + max_epochs)
