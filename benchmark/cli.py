@@ -298,19 +298,46 @@ def add_train(sub) -> None:
     p = sub.add_parser("train", help="train one IRIS run in a run directory; the same command resumes it")
     add_config_args(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--run-dir", type=Path, required=True, help="the run directory (created if missing)")
+    p.add_argument("--run-dir", type=Path, help="the run directory, created if missing (default: runs/GAME-PRESET-seedS)")
     p.set_defaults(func=run_train)
 
 
 def run_train(args) -> None:
+    from pathlib import Path
+
     from iris import rundir
     from iris.envs import check_game
     from iris.trainer import train
 
     cfg = resolve(args.preset, args.overrides, args.game)
     cfg.env.game = check_game(cfg.env.game)
-    rundir.write_spec(args.run_dir, cfg, args.seed, args.preset, args.overrides)
-    train(args.run_dir)
+    run_dir = args.run_dir or Path("runs") / f"{cfg.env.game}-{Path(args.preset).stem}-seed{args.seed}"
+    rundir.write_spec(run_dir, cfg, args.seed, args.preset, args.overrides)
+    print(f"run directory: {run_dir}")
+    result = train(run_dir)
+    print_learning_curve(run_dir, result)
+
+
+def print_learning_curve(run_dir, result: dict) -> None:
+    """The periodic test returns against env steps and training time, then the final evaluation."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from iris import rundir
+
+    rows = [r for r in rundir.read_metrics(run_dir) if "test/return_mean" in r]
+    table = Table("epoch", "env steps", "minutes", "test return", title="learning curve")
+    for r in rows:
+        table.add_row(str(r["epoch"]), f"{r['env_steps']:,}", f"{r['time'] / 60:.1f}", f"{r['test/return_mean']:.3f}")
+    Console().print(table)
+    if rows:
+        best = max(rows, key=lambda r: r["test/return_mean"])
+        print(f"best test return {best['test/return_mean']:.3f} at epoch {best['epoch']} "
+                      f"({best['env_steps']:,} env steps, {best['time'] / 60:.1f} min)")
+    line = f"final evaluation: {result['mean']:.3f} +- {result['std']:.3f} over {result['episodes']} episodes"
+    if "random_policy" in result:
+        line += f"; a random policy: {result['random_policy']['mean']:.3f} over {result['random_policy']['episodes']}"
+    print(line)
 
 
 def add_eval(sub) -> None:

@@ -7,6 +7,7 @@ trains for a few steps and a full epoch's time is put together from the measured
 from __future__ import annotations
 
 import io
+import math
 import resource
 import tempfile
 import time
@@ -22,7 +23,7 @@ from iris.imagination import imagine
 from iris.lpips import LPIPS, weights_path
 from iris.trainer import Trainer, pick_device
 
-REFERENCE = ["training.kv_cache=false", "training.precision=fp32"]
+REFERENCE = ["training.kv_cache=false", "training.precision=fp32", "training.cuda_graphs=false", "training.token_cache=false"]
 
 
 def sync(device: torch.device) -> None:
@@ -63,12 +64,21 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
     def dream():
         seg = trainer.segments(ac.batch_size, ac.burn_in, from_start=False)
         with trainer.autocast(), torch.no_grad():
-            imagine(trainer.agent.actor_critic, trainer.agent.world_model, trainer.agent.tokenizer, seg["observations"],
-                    seg["mask"], ac.horizon, use_cache=t.kv_cache)
+            tokens = trainer.agent.tokenizer.tokenize(seg["observations"], seg["mask"])
+            imagine(trainer.agent.actor_critic, trainer.agent.tokenizer, trainer.dream(), tokens, seg["mask"], ac.horizon)
 
     dream()
     out[("imagination", "imagined steps/s")] = steps * ac.batch_size * ac.horizon / timed(lambda: [dream() for _ in range(steps)], dev)
-    out[("full epoch", "s")] = t.collect_steps / out[("collect", "env steps/s")] + sum(
+    # The steps above ran with a warm token cache (a small store); an epoch also encodes each frame it samples
+    # once: S draws from the N frames of a full store hit N (1 - e^(-S/N)) distinct ones.
+    frames = trainer.segments(wm.batch_size, wm.max_blocks, from_start=True)["observations"].flatten(0, 1)
+    with trainer.autocast():
+        encode_rate = len(frames) / timed(lambda: trainer.agent.tokenizer.tokenize(frames), dev)
+    draws = wm.steps_per_epoch * wm.batch_size * wm.max_blocks + ac.steps_per_epoch * ac.batch_size * ac.burn_in
+    stored = t.collect_until_epoch * t.collect_steps
+    fill = stored * -math.expm1(-draws / stored) / encode_rate if t.token_cache else 0.0
+    out[("token cache fill per epoch", "s")] = fill
+    out[("full epoch", "s")] = fill + t.collect_steps / out[("collect", "env steps/s")] + sum(
         c.steps_per_epoch * out[(f"{n} step", "s")] for n, c in (("tokenizer", tok), ("world_model", wm), ("actor_critic", ac))
     )
     out[("peak host memory", "GiB")] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from torch.distributions import Categorical
 
 from iris.config import ActorCriticConfig
@@ -54,15 +53,23 @@ class ActorCritic(nn.Module):
         """traj: imagined logits [B, H, A], values [B, H], actions, rewards, ends [B, H] (iris.imagination)."""
         with torch.no_grad():
             returns = lambda_returns(traj["rewards"], traj["values"], traj["ends"], self.cfg.gamma, self.cfg.lam)
+            # 1 up to and including the first imagined end, 0 after it (where the rollout goes on regardless).
+            alive = (1.0 - traj["ends"].float()).cumprod(1)
+            live = torch.cat([torch.ones_like(alive[:, :1]), alive[:, :-1]], dim=1)
+        weight = live[:, :-1] if self.cfg.mask_after_end else torch.ones_like(live[:, :-1])
         values = traj["values"][:, :-1]
         returns = returns[:, :-1]  # the last step only bootstraps
         dist = Categorical(logits=traj["logits"][:, :-1])
-        loss_policy = -(dist.log_prob(traj["actions"][:, :-1]) * (returns - values.detach())).mean()
-        entropy = dist.entropy().mean()
-        loss_value = F.mse_loss(values, returns)
+
+        def mean(x: torch.Tensor) -> torch.Tensor:
+            return (weight * x).sum() / weight.sum()
+
+        loss_policy = -mean(dist.log_prob(traj["actions"][:, :-1]) * (returns - values.detach()))
+        entropy = mean(dist.entropy())
+        loss_value = mean((values - returns).pow(2))
         loss = loss_policy - self.cfg.entropy_weight * entropy + loss_value
         logs = {"policy": loss_policy.detach(), "value": loss_value.detach(), "entropy": entropy.detach(),
-                "imagined_return": traj["rewards"].sum(1).mean(), "lambda_return": returns.mean()}
+                "imagined_return": (live * traj["rewards"]).sum(1).mean(), "lambda_return": returns.mean()}
         return loss, logs
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 
@@ -21,7 +23,10 @@ class Agent(nn.Module):
 
     @torch.no_grad()
     def act(self, frames: torch.Tensor, state: State, temperature: float, epsilon: float = 0.0) -> tuple[torch.Tensor, State]:
-        """uint8 frames [N, H, W, 3] -> actions [N] sampled at `temperature` (0: greedy), epsilon-greedy."""
+        """uint8 frames [N, H, W, 3] -> actions [N] sampled at `temperature` (0: greedy, inf: uniformly at random:
+        the random-policy baseline), epsilon-greedy."""
+        if temperature == math.inf:
+            return torch.randint(self.actor_critic.actor.out_features, frames.shape[:1], device=frames.device), state
         logits, _, state = self.actor_critic(self.tokenizer.reconstruct(frames), state)
         if temperature == 0:
             actions = logits.argmax(-1)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from iris.agent import Agent
 from iris.episodes import Episode
-from iris.imagination import dream_step, start_frame
+from iris.imagination import Dream
 from iris.tokenizer import float_to_frames
 
 
@@ -27,10 +27,11 @@ def dream(agent: Agent, episode: Episode, start: int, steps: int, seed: int) -> 
     tokens = agent.tokenizer.tokenize(real)
     recon = float_to_frames(agent.tokenizer.detokenize(tokens))
     current = tokens[:1]
-    context = start_frame(agent.world_model, current)
+    world = Dream(agent.world_model, batch=1)
+    world.restart(current)
     imagined = [recon[0]]
     for t in range(len(actions)):
-        current, _, _, context = dream_step(agent.world_model, context, current, actions[t:t + 1])
+        current, _, _ = world.step(current, actions[t:t + 1])
         imagined.append(float_to_frames(agent.tokenizer.detokenize(current))[0])
     return torch.cat([real, recon, torch.stack(imagined)], dim=2).cpu().numpy()
 

@@ -126,7 +126,9 @@ class EpisodeStore:
         """Segments of `length` steps around a uniformly drawn step, zero-padded where they leave their episode
         (mask False there). from_start: the drawn step comes first and padding follows the episode's end, so
         real steps sit at the same positions as in an imagined rollout (world model); else the drawn step
-        comes last and padding precedes the episode's start, so the last frame is real (burn-in)."""
+        comes last and padding precedes the episode's start, so the last frame is real (burn-in).
+        `index` numbers each real step among all sampled steps (-1 on padding): it names a frame until the
+        store changes (iris.tokenizer.TokenCache)."""
         episode_index, steps = self._sample_steps(batch_size, rng)
         frame_shape = self._sampled[0].observations.shape[1:]
         batch = {
@@ -135,6 +137,7 @@ class EpisodeStore:
             "rewards": np.zeros((batch_size, length), np.float32),
             "ends": np.zeros((batch_size, length), bool),
             "mask": np.zeros((batch_size, length), bool),
+            "index": np.full((batch_size, length), -1, np.int64),
         }
         for b, (e, step) in enumerate(zip(episode_index, steps)):
             episode = self._sampled[e]
@@ -143,4 +146,5 @@ class EpisodeStore:
             for k in FIELDS:
                 batch[k][b, at:at + stop - start] = getattr(episode, k)[start:stop]
             batch["mask"][b, at:at + stop - start] = True
+            batch["index"][b, at:at + stop - start] = np.arange(start, stop) + self._step_starts[e]
         return batch

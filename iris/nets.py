@@ -10,8 +10,17 @@ import torch.nn.functional as F
 from iris.config import TokenizerConfig
 
 
-def norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(num_groups=min(32, channels), num_channels=channels, eps=1e-6)
+class GroupNorm(nn.GroupNorm):
+    """GroupNorm in its input's precision. Autocast runs it in fp32, and on an H200 the casts of these large
+    feature maps to fp32 and back were most of a bf16 tokenizer step; its statistics accumulate in fp32 anyway."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return F.group_norm(x, self.num_groups, self.weight.to(x.dtype), self.bias.to(x.dtype), self.eps)
+
+
+def norm(channels: int) -> GroupNorm:
+    return GroupNorm(num_groups=min(32, channels), num_channels=channels, eps=1e-6)
 
 
 class ResBlock(nn.Module):

@@ -139,8 +139,8 @@ def summarize_eval(returns: list[float], lengths: list[int], env_steps: int) -> 
     }
 
 
-def write_eval(run_dir: Path, returns: list[float], lengths: list[int], env_steps: int) -> dict:
-    result = summarize_eval(returns, lengths, env_steps)
+def write_eval(run_dir: Path, returns: list[float], lengths: list[int], env_steps: int, **extra) -> dict:
+    result = {**summarize_eval(returns, lengths, env_steps), **extra}
     atomic_write_json(Path(run_dir) / "eval.json", result)
     return result
 

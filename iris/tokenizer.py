@@ -116,3 +116,26 @@ class Tokenizer(nn.Module):
             pick = torch.randint(len(flat), (n,), generator=generator, device="cpu").to(z.device)
             self.codebook.weight.data[unused] = flat[pick]
         return n
+
+
+class TokenCache:
+    """Tokens of the stored frames, each encoded at most once while the encoder is fixed. Between two tokenizer
+    updates (an epoch's world-model and actor-critic phases) the same frames are sampled again and again: a paper
+    epoch encodes 512k sampled frames of a store of at most 100k. The tokens are the ones tokenize() gives.
+    Valid while neither the tokenizer nor the store changes: the trainer makes a new one each epoch."""
+
+    def __init__(self, tokenizer: Tokenizer, num_steps: int, device: torch.device):
+        self.tokenizer = tokenizer
+        self.tokens = torch.zeros(num_steps, tokenizer.tokens_per_frame, dtype=torch.long, device=device)
+        self.known = torch.zeros(num_steps, dtype=torch.bool, device=device)
+
+    def tokenize(self, frames: torch.Tensor, mask: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """As Tokenizer.tokenize(frames, mask) for frames [..., H, W, 3] whose store step numbers are `index` [...]."""
+        index = index.clamp(min=0)  # padding (-1) reads row 0 and is zeroed below
+        new = mask & ~self.known[index]
+        if new.any():  # overlapping segments repeat frames: encode each new step once
+            steps, where = torch.unique(index[new], return_inverse=True)
+            one_each = torch.empty_like(steps).scatter_(0, where, torch.arange(len(where), device=where.device))
+            self.tokens[steps] = self.tokenizer.tokenize(frames[new][one_each])
+            self.known[steps] = True
+        return self.tokens[index] * mask[..., None]

@@ -24,8 +24,9 @@ from iris.errors import ConfigError, NonFiniteLoss
 from iris.dream import write_dream
 from iris.envs import num_actions
 from iris.episodes import Episode, EpisodeStore
-from iris.imagination import imagine
+from iris.imagination import Dream, imagine, new_dream
 from iris.lpips import load_lpips
+from iris.tokenizer import TokenCache
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -76,7 +77,8 @@ class Trainer:
         random.seed(self.seed)
         torch.manual_seed(self.seed)
         self.rng = np.random.default_rng(self.seed)
-        self.agent = Agent(self.cfg, num_actions(self.cfg.env.game)).to(self.device)
+        self.agent = Agent(self.cfg, num_actions(self.cfg.env.game)).to(self.device).eval()  # update() trains one at a time
+        self._dream: Dream | None = None
         self.optimizers = make_optimizers(self.agent, self.cfg)
         self.lpips = load_lpips(self.cfg.tokenizer.lpips_weights).to(self.device) if self.cfg.tokenizer.perceptual_weight > 0 else None
         self.store = EpisodeStore(self.run_dir / "episodes")
@@ -85,6 +87,7 @@ class Trainer:
         self.last_test_return: float | None = None
         if (self.run_dir / CHECKPOINT).exists():
             self.load_checkpoint()
+        self.tokens = self.new_token_cache()  # renewed whenever the store or the tokenizer changes
 
     # ---- checkpoints -------------------------------------------------------------------------------
     def save_checkpoint(self) -> None:
@@ -149,15 +152,27 @@ class Trainer:
 
     def world_model_loss(self) -> tuple[torch.Tensor, dict]:
         seg = self.segments(self.cfg.world_model.batch_size, self.cfg.world_model.max_blocks, from_start=True)
-        tokens = self.agent.tokenizer.tokenize(seg["observations"], seg["mask"])
+        tokens = self.tokenize(seg)
         return self.agent.world_model.compute_loss(tokens, seg["actions"], seg["rewards"], seg["ends"], seg["mask"])
 
     def actor_critic_loss(self) -> tuple[torch.Tensor, dict]:
         ac = self.cfg.actor_critic
         seg = self.segments(ac.batch_size, ac.burn_in, from_start=False)
-        traj = imagine(self.agent.actor_critic, self.agent.world_model, self.agent.tokenizer, seg["observations"],
-                       seg["mask"], ac.horizon, use_cache=self.cfg.training.kv_cache)
+        tokens = self.tokenize(seg)
+        traj = imagine(self.agent.actor_critic, self.agent.tokenizer, self.dream(), tokens, seg["mask"], ac.horizon)
         return self.agent.actor_critic.compute_loss(traj)
+
+    def dream(self) -> Dream:
+        """The imagination rollout, made once; call it under self.autocast(): its cache takes the passes' precision."""
+        if self._dream is None:
+            t = self.cfg.training
+            self._dream = new_dream(self.agent.world_model, self.cfg.actor_critic.batch_size, t.kv_cache, t.cuda_graphs)
+        return self._dream
+
+    def tokenize(self, seg: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.cfg.training.token_cache:
+            return self.tokens.tokenize(seg["observations"], seg["mask"], seg["index"])
+        return self.agent.tokenizer.tokenize(seg["observations"], seg["mask"])
 
     def segments(self, batch: int, length: int, from_start: bool) -> dict[str, torch.Tensor]:
         seg = self.store.sample_segments(batch, length, self.rng, from_start)
@@ -171,7 +186,11 @@ class Trainer:
         for episode in episodes:
             self.store.add(episode)
         self.store.set_pending(self.collector.in_progress())
+        self.tokens = self.new_token_cache()  # the store's step numbers moved
         return episodes
+
+    def new_token_cache(self) -> TokenCache:
+        return TokenCache(self.agent.tokenizer, self.store.num_steps, self.device)
 
     # ---- the epoch loop ------------------------------------------------------------------------------
     def run_epoch(self) -> dict:
@@ -192,6 +211,7 @@ class Trainer:
                 row[f"throughput/{name}_steps_per_s"] = component.steps_per_epoch / (time.perf_counter() - tic)
                 if name == "tokenizer":
                     self.reseed_codes()
+                    self.tokens = self.new_token_cache()
         if t.eval_every and self.epoch % t.eval_every == 0:
             returns, lengths = self.evaluate(t.eval_episodes)
             self.last_test_return = float(np.mean(returns))
@@ -208,11 +228,12 @@ class Trainer:
             frames = torch.from_numpy(self.store.sample_frames(self.cfg.tokenizer.batch_size, self.rng)).to(self.device)
             self.agent.tokenizer.reseed_unused_codes(frames, torch.Generator().manual_seed(int(self.rng.integers(2**31))))
 
-    def evaluate(self, episodes: int) -> tuple[list[float], list[int]]:
+    def evaluate(self, episodes: int, temperature: float | None = None) -> tuple[list[float], list[int]]:
         self.agent.eval()
         seed = int(np.random.SeedSequence([self.seed, self.epoch, 1]).generate_state(1)[0])
+        temperature = self.cfg.training.eval_temperature if temperature is None else temperature
         with self.autocast():
-            return evaluate(self.agent, self.cfg.env, episodes, self.cfg.training.eval_temperature, seed, self.device)
+            return evaluate(self.agent, self.cfg.env, episodes, temperature, seed, self.device)
 
     def log(self, line: str) -> None:
         tqdm.write(line)
@@ -244,7 +265,11 @@ class Trainer:
             if self.epoch < t.epochs:
                 return None
             returns, lengths = self.evaluate(t.final_eval_episodes)
-            result = rundir.write_eval(self.run_dir, returns, lengths, self.env_steps)
+            extra = {}
+            if t.random_baseline_episodes > 0:  # the same test episodes, actions drawn uniformly
+                random_returns, _ = self.evaluate(t.random_baseline_episodes, temperature=math.inf)
+                extra["random_policy"] = {"episodes": len(random_returns), "mean": float(np.mean(random_returns))}
+            result = rundir.write_eval(self.run_dir, returns, lengths, self.env_steps, **extra)
             latest = (self.store.episodes or self.store.pending)[-1]
             write_dream(self.agent, latest, self.run_dir / "dream.gif", self.run_dir / "reconstructions.png", seed=self.seed)
             rundir.write_status(self.run_dir, state="finished", last_test_return=result["mean"])

@@ -15,38 +15,75 @@ from iris.config import WorldModelConfig
 
 
 class KVCache:
-    """Preallocated keys and values for every layer; growing with torch.cat cost about twice as much."""
+    """Preallocated keys and values for every layer; growing with torch.cat cost about twice as much.
 
-    def __init__(self, num_layers: int, batch: int, heads: int, max_tokens: int, head_dim: int, device, dtype):
+    Dynamic (default): attention reads only the filled part. Static: attention reads the whole buffer under a
+    mask and the write position lives on the device, so every pass of n tokens has the same shapes and asks the
+    host nothing: what capturing an imagined step as a CUDA graph needs (iris/imagination.py)."""
+
+    def __init__(self, num_layers: int, batch: int, heads: int, max_tokens: int, head_dim: int, device, dtype,
+                 static: bool = False):
         self.kv = torch.zeros(num_layers, 2, batch, heads, max_tokens, head_dim, device=device, dtype=dtype)
-        self.length = 0
+        self.static = static
+        self.length = 0  # tokens held, counted on the host
+        self.position = torch.zeros((), dtype=torch.long, device=device)  # the same count on the device (static)
 
-    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-        end = start + k.shape[2]
-        self.kv[layer, 0, :, :, start:end] = k
-        self.kv[layer, 1, :, :, start:end] = v
+    def reset(self) -> None:
+        self.length = 0
+        self.position.zero_()
+
+    def begin(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Positions [n] of the next n tokens and their attention mask [n, keys] (None: every key)."""
+        device = self.kv.device
+        if self.static:
+            positions = self.position + torch.arange(n, device=device)
+            return positions, torch.arange(self.kv.shape[4], device=device) <= positions[:, None]
+        positions = torch.arange(self.length, self.length + n, device=device)
+        if n == 1:
+            return positions, None  # one new token sees everything before it
+        # a chunk after cached tokens: token i sees the cache and the chunk up to itself
+        return positions, torch.ones(n, self.length + n, dtype=torch.bool, device=device).tril(diagonal=self.length)
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.static:
+            self.kv[layer, 0].index_copy_(2, positions, k)
+            self.kv[layer, 1].index_copy_(2, positions, v)
+            return self.kv[layer, 0], self.kv[layer, 1]
+        end = self.length + k.shape[2]
+        self.kv[layer, 0, :, :, self.length:end] = k
+        self.kv[layer, 1, :, :, self.length:end] = v
         return self.kv[layer, 0, :, :, :end], self.kv[layer, 1, :, :, :end]
+
+    def advance(self, n: int) -> None:
+        self.length += n
+        if self.static:
+            self.position += n
 
 
 class Context:
     """What the world model has seen of one batch of imagined trajectories. With the key-value cache each
     pass runs only the new tokens; without it (the reference mode) every pass re-runs the whole sequence."""
 
-    def __init__(self, world_model: "WorldModel", batch: int, use_cache: bool = True):
+    def __init__(self, world_model: "WorldModel", batch: int, use_cache: bool = True, static: bool = False):
         self.world_model = world_model
-        self.cache = world_model.new_cache(batch) if use_cache else None
+        self.cache = world_model.new_cache(batch, static) if use_cache else None
         self.sequence: torch.Tensor | None = None
-        self.length = 0
+
+    @property
+    def length(self) -> int:
+        return self.cache.length if self.cache is not None else (0 if self.sequence is None else self.sequence.shape[1])
+
+    def reset(self) -> None:
+        if self.cache is not None:
+            self.cache.reset()
+        self.sequence = None
 
     def feed(self, x: torch.Tensor) -> torch.Tensor:
         """Embedded tokens [B, N, D] -> the last position's hidden state [B, D]."""
         if self.cache is not None:
-            h = self.world_model(x, self.cache)
-        else:
-            self.sequence = x if self.sequence is None else torch.cat([self.sequence, x], dim=1)
-            h = self.world_model(self.sequence)
-        self.length += x.shape[1]
-        return h[:, -1]
+            return self.world_model(x, self.cache)[:, -1]
+        self.sequence = x if self.sequence is None else torch.cat([self.sequence, x], dim=1)
+        return self.world_model(self.sequence)[:, -1]
 
 
 class SelfAttention(nn.Module):
@@ -58,21 +95,14 @@ class SelfAttention(nn.Module):
         self.dropout = cfg.dropout
         self.resid_drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, positions: torch.Tensor,
+                mask: torch.Tensor | None) -> torch.Tensor:
         b, n, d = x.shape
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        start = cache.length if cache is not None else 0
         if cache is not None:
-            k, v = cache.append(layer, k, v, start)
-        if start == 0:
-            mask, causal = None, True
-        elif n == 1:
-            mask, causal = None, False  # one new token may see everything before it
-        else:  # a chunk after cached tokens: token i sees the cache and the chunk up to itself
-            mask = torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(diagonal=start)
-            causal = False
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
+            k, v = cache.append(layer, k, v, positions)
+        y = F.scaled_dot_product_attention(  # without a cache: a whole causal sequence
+            q, k, v, attn_mask=mask, is_causal=cache is None, dropout_p=self.dropout if self.training else 0.0
         )
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(b, n, d)))
 
@@ -87,8 +117,9 @@ class Block(nn.Module):
             nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), cache, layer)
+    def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, positions: torch.Tensor,
+                mask: torch.Tensor | None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache, layer, positions, mask)
         return x + self.mlp(self.ln2(x))
 
 
@@ -121,12 +152,12 @@ class WorldModel(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    def new_cache(self, batch: int) -> KVCache:
+    def new_cache(self, batch: int, static: bool = False) -> KVCache:
         device = self.pos_embed.weight.device
         # Under autocast the keys and values come out in bf16: keep them so, at half the memory traffic.
         dtype = torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else torch.float32
         return KVCache(len(self.blocks), batch, self.cfg.num_heads, self.max_tokens,
-                       self.cfg.embed_dim // self.cfg.num_heads, device, dtype)
+                       self.cfg.embed_dim // self.cfg.num_heads, device, dtype, static)
 
     def embed_steps(self, frame_tokens: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """frame tokens [B, T, K], actions [B, T] -> interleaved embeddings [B, T*(K+1), D]."""
@@ -135,13 +166,13 @@ class WorldModel(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Embedded tokens [B, N, D] (continuing `cache` if given) -> final hidden states [B, N, D]."""
-        start = cache.length if cache is not None else 0
-        positions = torch.arange(start, start + x.shape[1], device=x.device)
+        n = x.shape[1]
+        positions, mask = cache.begin(n) if cache is not None else (torch.arange(n, device=x.device), None)
         h = self.drop(x + self.pos_embed(positions))
         for i, block in enumerate(self.blocks):
-            h = block(h, cache, i)
+            h = block(h, cache, i, positions, mask)
         if cache is not None:
-            cache.length += x.shape[1]
+            cache.advance(n)
         return self.ln_f(h)
 
     def compute_loss(self, frame_tokens, actions, rewards, ends, mask) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -1,9 +1,12 @@
+import pytest
 import torch
 
 from iris.actor_critic import ActorCritic, lambda_returns
 from iris.agent import Agent
 from iris.config import catch, paper
-from iris.imagination import imagine
+from iris.imagination import Dream, GraphedDream, imagine, sample
+
+SIZE = catch().env.size  # frames of the catch preset
 
 
 def test_paper_size():
@@ -32,9 +35,10 @@ def test_imagined_rollout_shapes_and_a_loss_that_trains_only_the_actor_critic():
     torch.manual_seed(0)
     cfg = catch()
     agent = Agent(cfg, 3).eval()
-    frames = torch.randint(0, 256, (5, 4, 64, 64, 3), dtype=torch.uint8)
+    frames = torch.randint(0, 256, (5, 4, SIZE, SIZE, 3), dtype=torch.uint8)
     mask = torch.tensor([[False, False, True, True]] * 5)
-    traj = imagine(agent.actor_critic, agent.world_model, agent.tokenizer, frames, mask, horizon=6)
+    tokens = agent.tokenizer.tokenize(frames, mask)
+    traj = imagine(agent.actor_critic, agent.tokenizer, Dream(agent.world_model, 5), tokens, mask, horizon=6)
     assert traj["logits"].shape == (5, 6, 3)
     for key in ("values", "actions", "rewards", "ends"):
         assert traj[key].shape == (5, 6)
@@ -46,8 +50,9 @@ def test_imagined_rollout_shapes_and_a_loss_that_trains_only_the_actor_critic():
     assert all(p.grad is None for p in agent.tokenizer.parameters())
     assert 0 < logs["entropy"] <= torch.log(torch.tensor(3.0)) + 1e-6
     # Greedy rollouts are reproducible and long horizons refresh a full key-value cache without error.
-    a = imagine(agent.actor_critic, agent.world_model, agent.tokenizer, frames, mask, horizon=12, greedy=True)
-    b = imagine(agent.actor_critic, agent.world_model, agent.tokenizer, frames, mask, horizon=12, greedy=True)
+    greedy = Dream(agent.world_model, 5, greedy=True)
+    a = imagine(agent.actor_critic, agent.tokenizer, greedy, tokens, mask, horizon=12)
+    b = imagine(agent.actor_critic, agent.tokenizer, greedy, tokens, mask, horizon=12)
     assert torch.equal(a["actions"], b["actions"]) and torch.equal(a["rewards"], b["rewards"])
 
 
@@ -61,22 +66,82 @@ def test_burn_in_leaves_padded_rows_untouched():
 
 
 def test_reference_mode_and_bf16_agree_with_the_cached_fp32_path():
-    """The speed-ups keep the algorithm: no cache gives the same greedy dream; bf16 autocast (the GPU
-    path, run here on the CPU) gives the same losses within tolerance."""
+    """The speed-ups keep the algorithm: no cache, and the static cache that CUDA graphs capture, give the same
+    greedy dream; bf16 autocast (the GPU path, run here on the CPU) gives the same losses within tolerance."""
     torch.manual_seed(0)
     agent = Agent(catch(), 3).eval()
-    frames = torch.randint(0, 256, (4, 4, 64, 64, 3), dtype=torch.uint8)
+    frames = torch.randint(0, 256, (4, 4, SIZE, SIZE, 3), dtype=torch.uint8)
     mask = torch.ones(4, 4, dtype=torch.bool)
-    parts = (agent.actor_critic, agent.world_model, agent.tokenizer, frames, mask)
-    cached = imagine(*parts, horizon=10, greedy=True, use_cache=True)  # 10 steps also restart a full context
-    recomputed = imagine(*parts, horizon=10, greedy=True, use_cache=False)
-    for key in ("actions", "rewards", "ends"):
-        assert torch.equal(cached[key], recomputed[key])
-    assert torch.allclose(cached["values"], recomputed["values"], atol=1e-4)
+    wm, parts = agent.world_model, (agent.tokenizer.tokenize(frames), mask)
+
+    def dream(world: Dream, horizon: int) -> dict[str, torch.Tensor]:
+        return imagine(agent.actor_critic, agent.tokenizer, world, *parts, horizon=horizon)
+
+    cached = dream(Dream(wm, 4, greedy=True), 10)  # 10 steps also restart a full context
+    for other in (Dream(wm, 4, use_cache=False, greedy=True), Dream(wm, 4, greedy=True, static=True)):
+        recomputed = dream(other, 10)
+        for key in ("actions", "rewards", "ends"):
+            assert torch.equal(cached[key], recomputed[key])
+        assert torch.allclose(cached["values"], recomputed["values"], atol=1e-4)
     torch.manual_seed(1)
-    loss32, _ = agent.actor_critic.compute_loss(imagine(*parts, horizon=6))
+    loss32, _ = agent.actor_critic.compute_loss(dream(Dream(wm, 4), 6))
     torch.manual_seed(1)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        traj16 = imagine(*parts, horizon=6)
+        traj16 = dream(Dream(wm, 4), 6)  # made under autocast, as the trainer does: a bf16 cache
         loss16, _ = agent.actor_critic.compute_loss(traj16)
     assert torch.isclose(loss16.float(), loss32, rtol=0.1, atol=0.02)
+
+
+def test_gumbel_max_sampling_matches_the_distribution():
+    torch.manual_seed(0)
+    logits = torch.tensor([[0.0, 1.0, 2.0]]).expand(20000, 3)
+    freq = torch.bincount(sample(logits), minlength=3).float() / 20000
+    assert torch.allclose(freq, torch.softmax(logits[0], 0), atol=0.015)
+    assert torch.equal(sample(logits, greedy=True), torch.full((20000,), 2))
+
+
+def test_no_loss_after_the_first_imagined_end_when_masked():
+    """mask_after_end: whatever is imagined after an end (noise: the world model never trains past one)
+    changes neither loss nor gradient; unmasked (the paper), it does."""
+    torch.manual_seed(0)
+    cfg = catch().actor_critic
+    ac = ActorCritic(cfg, 3)
+    traj = {"logits": torch.randn(2, 5, 3, requires_grad=True), "values": torch.randn(2, 5, requires_grad=True),
+            "actions": torch.randint(0, 3, (2, 5)), "rewards": torch.zeros(2, 5),
+            "ends": torch.tensor([[False, True, False, False, False], [False] * 5])}
+    noisy = {k: v.detach().clone() for k, v in traj.items()}
+    noisy["logits"][0, 2:] += 5 * torch.randn(3, 3)
+    noisy["values"][0, 2:] += 5
+    noisy["rewards"][0, 2:] = -1.0
+    for masked in (True, False):
+        ac.cfg.mask_after_end = masked
+        losses = [ac.compute_loss(t)[0] for t in (traj, noisy)]
+        assert torch.isclose(losses[0], losses[1]) == masked
+    ac.cfg.mask_after_end = True
+    ac.compute_loss(traj)[0].backward()
+    assert traj["logits"].grad[0, 2:].abs().sum() == 0 and traj["logits"].grad[0, :2].abs().sum() > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_cuda_graph_dream_equals_the_eager_dream():
+    """The captured imagined step, replayed across a context restart, gives the eager greedy rollout over the same
+    static cache (in bf16 the dynamic cache's attention kernels round differently, which flips near-tied argmaxes
+    of an untrained model); sampled rollouts draw fresh randomness at each replay."""
+    torch.manual_seed(0)
+    agent = Agent(catch(), 3).cuda().eval()
+    frames = torch.randint(0, 256, (4, 4, SIZE, SIZE, 3), dtype=torch.uint8, device="cuda")
+    mask = torch.ones(4, 4, dtype=torch.bool, device="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        tokens = agent.tokenizer.tokenize(frames)
+        eager = imagine(agent.actor_critic, agent.tokenizer, Dream(agent.world_model, 4, greedy=True, static=True), tokens, mask, 10)
+        graphed_dream = GraphedDream(agent.world_model, 4, greedy=True)
+        for _ in range(2):  # the second rollout reuses the captured graph
+            graphed = imagine(agent.actor_critic, agent.tokenizer, graphed_dream, tokens, mask, 10)
+            for key in ("actions", "rewards", "ends"):
+                assert torch.equal(eager[key], graphed[key])
+        sampled, first, actions = GraphedDream(agent.world_model, 4), tokens[:, 0], mask[:, 0].long()
+        draws = []
+        for _ in range(2):  # the same step from the same state twice: different tokens
+            sampled.restart(first)
+            draws.append(sampled.step(first, actions)[0])
+    assert not torch.equal(draws[0], draws[1])

@@ -92,6 +92,7 @@ def test_sample_shapes_and_frames(tmp_path):
         "rewards": ((64, 20), np.float32),
         "ends": ((64, 20), bool),
         "mask": ((64, 20), bool),
+        "index": ((64, 20), np.int64),
     }
 
 
@@ -115,6 +116,8 @@ def test_sample_segments_pad_outside_their_episode(tmp_path, from_start):
             valid = min(length, step + 1)
             real, pad, window = slice(length - valid, length), slice(0, length - valid), slice(step + 1 - valid, step + 1)
         assert seg["mask"][b, real].all() and not seg["mask"][b, pad].any()
+        assert (seg["index"][b, pad] == -1).all()
+        assert np.array_equal(seg["index"][b, real], sum(lengths[:k]) + np.arange(window.start, window.stop))
         for key in ("observations", "actions", "rewards", "ends"):
             assert not seg[key][b, pad].any()  # padding is zeros
             assert np.array_equal(seg[key][b, real], getattr(episodes[k], key)[window])

@@ -6,7 +6,8 @@ from iris.errors import ConfigError
 from iris.config import paper, tiny
 from iris.envs import make_env
 from iris.lpips import LPIPS, load_lpips
-from iris.tokenizer import Tokenizer, float_to_frames, frames_to_float
+from iris.episodes import Episode, EpisodeStore
+from iris.tokenizer import TokenCache, Tokenizer, float_to_frames, frames_to_float
 
 
 def test_shapes_tokens_and_round_trip_of_pixels():
@@ -87,3 +88,23 @@ def test_lpips_weights_are_never_downloaded(tmp_path, monkeypatch):
     cfg.perceptual_weight = 1.0
     _, logs = Tokenizer(cfg).compute_loss(torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8), net)
     assert logs["perceptual"] > 0
+
+
+def test_token_cache_gives_the_tokens_of_tokenize_encoding_each_frame_once(tmp_path):
+    torch.manual_seed(0)
+    tok = Tokenizer(tiny().tokenizer).eval()
+    rng = np.random.default_rng(0)
+    store = EpisodeStore(tmp_path)
+    for n in (3, 9):
+        store.add(Episode(rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8), np.zeros(n), np.zeros(n), np.arange(n) == n - 1))
+    cache = TokenCache(tok, store.num_steps, torch.device("cpu"))
+    encoded = []
+    encode = tok.encode
+    for from_start in (True, False, True, False):
+        seg = {k: torch.from_numpy(v) for k, v in store.sample_segments(8, 4, rng, from_start).items()}
+        expected = tok.tokenize(seg["observations"], seg["mask"])
+        tok.encode = lambda x: encoded.append(len(x)) or encode(x)
+        assert torch.equal(cache.tokenize(seg["observations"], seg["mask"], seg["index"]), expected)
+        del tok.encode
+    assert sum(encoded) == int(cache.known.sum()) <= store.num_steps  # each frame encoded once
+    assert len(encoded) < 4  # the later batches found their frames known

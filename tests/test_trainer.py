@@ -18,7 +18,7 @@ from iris.trainer import Trainer, train
 
 QUICK = [
     "training.epochs=4", "training.collect_steps=32", "training.collect_envs=4", "training.eval_every=2",
-    "training.eval_episodes=4", "training.final_eval_episodes=4",
+    "training.eval_episodes=4", "training.final_eval_episodes=4", "training.random_baseline_episodes=24",
     "tokenizer.steps_per_epoch=3", "tokenizer.batch_size=8",
     "world_model.steps_per_epoch=3", "world_model.batch_size=4", "world_model.num_layers=1",
     "actor_critic.steps_per_epoch=2", "actor_critic.batch_size=4", "actor_critic.horizon=4",
@@ -40,6 +40,7 @@ def test_a_run_writes_its_directory_and_the_cli_reads_it(tmp_path, capsys):
     result = train(run)
     assert result["episodes"] == 4 and len(result["returns"]) == 4
     assert all(r in (-1.0, 1.0) for r in result["returns"])
+    assert result["random_policy"]["episodes"] == 24 and -1.0 <= result["random_policy"]["mean"] < 0.0  # catches 1 in 8
     rows = rundir.read_metrics(run)
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
     assert rows[-1]["env_steps"] == 4 * 32
@@ -51,6 +52,11 @@ def test_a_run_writes_its_directory_and_the_cli_reads_it(tmp_path, capsys):
     mtime = (run / "eval.json").stat().st_mtime_ns
     assert train(run) == result and (run / "eval.json").stat().st_mtime_ns == mtime  # finished: nothing redone
     capsys.readouterr()
+    # The train command on a finished run trains nothing and prints the learning curve and the final evaluation.
+    assert main(["train", "--preset", "catch", "--seed", "3", "--run-dir", str(run), *(a for o in QUICK for a in ("--set", o))]) == 0
+    out = capsys.readouterr().out
+    assert "learning curve" in out and f"{rows[1]['test/return_mean']:.3f}" in out
+    assert f"a random policy: {result['random_policy']['mean']:.3f} over 24" in out
     assert main(["eval", "--run-dir", str(run), "--episodes", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["episodes"] == 3 and out["epoch"] == 4

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from iris.config import paper, tiny
@@ -14,15 +15,16 @@ def test_paper_size():
     assert sum(p.numel() for p in WorldModel(paper().world_model, 512, 18, 16).parameters()) == 8_451_077
 
 
-def test_cached_generation_matches_the_uncached_forward():
+@pytest.mark.parametrize("static", [False, True], ids=["dynamic", "static"])
+def test_cached_generation_matches_the_uncached_forward(static):
     wm = small_model()
     frames, actions = torch.randint(0, 32, (3, 5, 4)), torch.randint(0, 4, (3, 5))
     x = wm.embed_steps(frames, actions)  # [3, 25, D]
     full = wm(x)
-    cache = wm.new_cache(3)
+    cache = wm.new_cache(3, static)
     pieces = [wm(x[:, :4], cache), wm(x[:, 4:5], cache), wm(x[:, 5:11], cache)]  # a prefix, one token, a chunk
     pieces += [wm(x[:, i:i + 1], cache) for i in range(11, 25)]
-    assert cache.length == 25
+    assert cache.length == 25 and int(cache.position) == (25 if static else 0)
     assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5)
     assert torch.allclose(wm.head_frame(torch.cat(pieces, 1)), wm.head_frame(full), atol=1e-5)
 
