@@ -17,9 +17,10 @@ from benchmark import executors, jobs, locks, profiles, tracking
 from benchmark.status import RunView, views
 from iris.errors import ConfigError
 
-# The paper's runs took about 7 GPU-hours each (600 epochs, one A100-class GPU): the estimate scales
-# this by the epochs left. Smaller presets (tiny, catch) have far smaller networks: an upper bound there.
-PAPER_RUN_GPU_HOURS = 7.0
+# A paper-preset run measured 140 s an epoch on an H200 (`iris-bench perf --preset paper --device cuda`),
+# 23.4 GPU-hours for 600 epochs: the estimate scales this by the epochs left. Smaller presets (tiny, catch)
+# have far smaller networks: an upper bound there.
+PAPER_RUN_GPU_HOURS = 23.4
 PAPER_EPOCHS = 600
 SUBMIT_LOCK = ".submit.lock"
 POLL_SECONDS = 2.0
