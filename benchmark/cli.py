@@ -314,12 +314,12 @@ def run_train(args) -> None:
     run_dir = args.run_dir or Path("runs") / f"{cfg.env.game}-{Path(args.preset).stem}-seed{args.seed}"
     rundir.write_spec(run_dir, cfg, args.seed, args.preset, args.overrides)
     print(f"run directory: {run_dir}")
-    result = train(run_dir)
-    print_learning_curve(run_dir, result)
+    train(run_dir)
+    print_learning_curve(run_dir)
 
 
-def print_learning_curve(run_dir, result: dict) -> None:
-    """The periodic test returns against env steps and training time, then the final evaluation."""
+def print_learning_curve(run_dir) -> None:
+    """The periodic test returns against env steps and training time (the trainer has printed the final evaluation)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -333,11 +333,7 @@ def print_learning_curve(run_dir, result: dict) -> None:
     if rows:
         best = max(rows, key=lambda r: r["test/return_mean"])
         print(f"best test return {best['test/return_mean']:.3f} at epoch {best['epoch']} "
-                      f"({best['env_steps']:,} env steps, {best['time'] / 60:.1f} min)")
-    line = f"final evaluation: {result['mean']:.3f} +- {result['std']:.3f} over {result['episodes']} episodes"
-    if "random_policy" in result:
-        line += f"; a random policy: {result['random_policy']['mean']:.3f} over {result['random_policy']['episodes']}"
-    print(line)
+              f"({best['env_steps']:,} env steps, {best['time'] / 60:.1f} min)")
 
 
 def add_eval(sub) -> None:

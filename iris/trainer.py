@@ -243,8 +243,9 @@ class Trainer:
     def train(self, on_epoch: Callable[[dict], None] | None = None, max_epochs: int | None = None) -> dict | None:
         t = self.cfg.training
         finished = rundir.read_eval(self.run_dir) if self.epoch >= t.epochs else None
-        if finished is not None:
-            return finished  # nothing to do
+        if finished is not None:  # nothing to do
+            tqdm.write(final_summary(finished))
+            return finished
         rundir.write_status(self.run_dir, state="running", epoch=self.epoch, epochs=t.epochs, env_steps=self.env_steps,
                             error=None)
         last = t.epochs if max_epochs is None else min(t.epochs, self.epoch + max_epochs)
@@ -273,7 +274,7 @@ class Trainer:
             latest = (self.store.episodes or self.store.pending)[-1]
             write_dream(self.agent, latest, self.run_dir / "dream.gif", self.run_dir / "reconstructions.png", seed=self.seed)
             rundir.write_status(self.run_dir, state="finished", last_test_return=result["mean"])
-            self.log(f"final evaluation over {len(returns)} episodes: {result['mean']:.3f} +- {result['std']:.3f}")
+            self.log(final_summary(result))
             return result
         except BaseException as e:
             rundir.write_status(self.run_dir, state="failed" if isinstance(e, Exception) else "stopped",
@@ -288,6 +289,14 @@ def summary(row: dict, epochs: int) -> str:
         if key in row:
             parts.append(f"{label} {row[key]:.3f}")
     return " | ".join(parts)
+
+
+def final_summary(result: dict) -> str:
+    """eval.json in one line, with the random policy's return beside it when it was measured."""
+    line = f"final evaluation: {result['mean']:.3f} +- {result['std']:.3f} over {result['episodes']} episodes"
+    if "random_policy" in result:
+        line += f"; a random policy: {result['random_policy']['mean']:.3f} over {result['random_policy']['episodes']}"
+    return line
 
 
 def load_agent(run_dir: Path, device: str = "auto") -> tuple[Agent, Config, dict]:
