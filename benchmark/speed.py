@@ -65,19 +65,24 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
         seg = trainer.segments(ac.batch_size, ac.burn_in, from_start=False)
         with trainer.autocast(), torch.no_grad():
             tokens = trainer.agent.tokenizer.tokenize(seg["observations"], seg["mask"])
-            imagine(trainer.agent.actor_critic, trainer.agent.tokenizer, trainer.dream(), tokens, seg["mask"], ac.horizon)
+            seen = trainer.agent.tokenizer.detokenize(tokens, seg["mask"])
+            imagine(trainer.agent.actor_critic, trainer.agent.tokenizer, trainer.dream(), tokens, seen, seg["mask"], ac.horizon)
 
     dream()
     out[("imagination", "imagined steps/s")] = steps * ac.batch_size * ac.horizon / timed(lambda: [dream() for _ in range(steps)], dev)
     # The steps above ran with a warm token cache (a small store); an epoch also encodes each frame it samples
-    # once: S draws from the N frames of a full store hit N (1 - e^(-S/N)) distinct ones.
+    # once, and decodes each burn-in frame once: S draws from the N frames of a full store hit N (1 - e^(-S/N))
+    # distinct ones.
     frames = trainer.segments(wm.batch_size, wm.max_blocks, from_start=True)["observations"].flatten(0, 1)
     with trainer.autocast():
+        tokens = trainer.agent.tokenizer.tokenize(frames)
         encode_rate = len(frames) / timed(lambda: trainer.agent.tokenizer.tokenize(frames), dev)
-    draws = wm.steps_per_epoch * wm.batch_size * wm.max_blocks + ac.steps_per_epoch * ac.batch_size * ac.burn_in
+        decode_rate = len(frames) / timed(lambda: trainer.agent.tokenizer.detokenize(tokens), dev)
     stored = t.collect_until_epoch * t.collect_steps
-    fill = stored * -math.expm1(-draws / stored) / encode_rate if t.token_cache else 0.0
-    out[("token cache fill per epoch", "s")] = fill
+    distinct = lambda draws: stored * -math.expm1(-draws / stored)
+    ac_draws = ac.steps_per_epoch * ac.batch_size * ac.burn_in
+    fill = distinct(wm.steps_per_epoch * wm.batch_size * wm.max_blocks + ac_draws) / encode_rate + distinct(ac_draws) / decode_rate
+    out[("token cache fill per epoch", "s")] = fill if t.token_cache else 0.0
     out[("full epoch", "s")] = fill + t.collect_steps / out[("collect", "env steps/s")] + sum(
         c.steps_per_epoch * out[(f"{n} step", "s")] for n, c in (("tokenizer", tok), ("world_model", wm), ("actor_critic", ac))
     )

@@ -106,7 +106,7 @@ class TrainingConfig:
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32; master weights stay fp32
     kv_cache: bool = True  # imagination feeds only new tokens to the world model instead of re-running the sequence
     cuda_graphs: bool = True  # on CUDA, with the cache: each imagined step replays one captured CUDA graph
-    token_cache: bool = True  # world-model and actor-critic batches encode each stored frame once per epoch
+    token_cache: bool = True  # each stored frame is encoded (and decoded for burn-ins) at most once per epoch
 
 
 @dataclass

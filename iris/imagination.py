@@ -110,14 +110,13 @@ def imagine(
     tokenizer: Tokenizer,
     dream: Dream,
     tokens: torch.Tensor,
+    seen: torch.Tensor,
     mask: torch.Tensor,
     horizon: int,
 ) -> dict[str, torch.Tensor]:
-    """tokens [B, L, K] of real segments (mask [B, L], the last frame real) -> trajectory of `horizon` steps:
+    """Real segments: tokens [B, L, K] and what the agent sees of their frames, the reconstructions [B, L, 3, H, W]
+    (Tokenizer.detokenize(tokens, mask)), mask [B, L] with the last frame real -> trajectory of `horizon` steps:
     logits [B, H, A] and values [B, H] with gradients, actions, rewards, ends [B, H]."""
-    real = tokenizer.detokenize(tokens[mask])  # the agent only ever sees reconstructions
-    seen = real.new_zeros(*mask.shape, *real.shape[1:])
-    seen[mask] = real
     state = actor_critic.burn_in(seen[:, :-1], mask[:, :-1])
     tokens, obs = tokens[:, -1], seen[:, -1]
     dream.restart(tokens)

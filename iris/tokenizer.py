@@ -73,8 +73,14 @@ class Tokenizer(nn.Module):
         return tokens
 
     @torch.no_grad()
-    def detokenize(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens [..., h*w] -> reconstructions float [..., 3, H, W] in [-1, 1]."""
+    def detokenize(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """tokens [..., h*w] -> reconstructions float [..., 3, H, W] in [-1, 1]. Where `mask` [...] is False
+        (padding) nothing is decoded and the frame is zeros."""
+        if mask is not None:
+            real = self.detokenize(tokens[mask])
+            frames = real.new_zeros(*mask.shape, *real.shape[1:])
+            frames[mask] = real
+            return frames
         lead = tokens.shape[:-1]
         x = self.decode(self.embed_tokens(tokens.reshape(-1, tokens.shape[-1]))).clamp(-1, 1)
         return x.reshape(*lead, *x.shape[1:])
@@ -119,23 +125,49 @@ class Tokenizer(nn.Module):
 
 
 class TokenCache:
-    """Tokens of the stored frames, each encoded at most once while the encoder is fixed. Between two tokenizer
-    updates (an epoch's world-model and actor-critic phases) the same frames are sampled again and again: a paper
-    epoch encodes 512k sampled frames of a store of at most 100k. The tokens are the ones tokenize() gives.
-    Valid while neither the tokenizer nor the store changes: the trainer makes a new one each epoch."""
+    """The tokenizer's outputs on stored frames, each computed at most once while the tokenizer is fixed: tokens
+    for the world-model and actor-critic batches, and reconstructions for the actor-critic's burn-in. Between two
+    tokenizer updates (an epoch's world-model and actor-critic phases) the same frames are sampled again and again:
+    a paper epoch encodes 512k sampled frames of a store of at most 100k, and decodes 256k. The values are the ones
+    tokenize() and detokenize() give. Valid while neither the tokenizer nor the store changes: the trainer makes a
+    new one whenever either does. The reconstructions (one frame each, in the decoder's output precision: 2.4 GiB
+    in bf16 for the paper's 100k frames) are allocated on the first detokenize()."""
 
     def __init__(self, tokenizer: Tokenizer, num_steps: int, device: torch.device):
         self.tokenizer = tokenizer
         self.tokens = torch.zeros(num_steps, tokenizer.tokens_per_frame, dtype=torch.long, device=device)
         self.known = torch.zeros(num_steps, dtype=torch.bool, device=device)
+        self.frames: torch.Tensor | None = None
+        self.decoded = torch.zeros(num_steps, dtype=torch.bool, device=device)
 
     def tokenize(self, frames: torch.Tensor, mask: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """As Tokenizer.tokenize(frames, mask) for frames [..., H, W, 3] whose store step numbers are `index` [...]."""
         index = index.clamp(min=0)  # padding (-1) reads row 0 and is zeroed below
-        new = mask & ~self.known[index]
-        if new.any():  # overlapping segments repeat frames: encode each new step once
-            steps, where = torch.unique(index[new], return_inverse=True)
-            one_each = torch.empty_like(steps).scatter_(0, where, torch.arange(len(where), device=where.device))
-            self.tokens[steps] = self.tokenizer.tokenize(frames[new][one_each])
+        new, steps, first = new_steps(mask, index, self.known)
+        if len(steps):
+            self.tokens[steps] = self.tokenizer.tokenize(frames[new][first])
             self.known[steps] = True
         return self.tokens[index] * mask[..., None]
+
+    def detokenize(self, tokens: torch.Tensor, mask: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """As Tokenizer.detokenize(tokens, mask) for the tokens [..., h*w] of the store steps `index` [...]."""
+        new, steps, first = new_steps(mask, index.clamp(min=0), self.decoded)
+        if len(steps):
+            frames = self.tokenizer.detokenize(tokens[new][first])
+            if self.frames is None:
+                self.frames = frames.new_empty(len(self.decoded), *frames.shape[1:])
+            self.frames[steps] = frames
+            self.decoded[steps] = True
+        out = self.frames.new_zeros(*mask.shape, *self.frames.shape[1:])
+        out[mask] = self.frames[index[mask]]
+        return out
+
+
+def new_steps(mask: torch.Tensor, index: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Which real (`mask`) entries of `index` (store steps, padding clamped to 0) are steps `known` lacks; their
+    distinct steps; and for each step the position of one of its entries among the new ones (overlapping segments
+    repeat frames: each is computed once)."""
+    new = mask & ~known[index]
+    steps, where = torch.unique(index[new], return_inverse=True)
+    first = torch.empty_like(steps).scatter_(0, where, torch.arange(len(where), device=where.device))
+    return new, steps, first

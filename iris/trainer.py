@@ -159,7 +159,8 @@ class Trainer:
         ac = self.cfg.actor_critic
         seg = self.segments(ac.batch_size, ac.burn_in, from_start=False)
         tokens = self.tokenize(seg)
-        traj = imagine(self.agent.actor_critic, self.agent.tokenizer, self.dream(), tokens, seg["mask"], ac.horizon)
+        seen = self.detokenize(tokens, seg)  # the agent only ever sees reconstructions
+        traj = imagine(self.agent.actor_critic, self.agent.tokenizer, self.dream(), tokens, seen, seg["mask"], ac.horizon)
         return self.agent.actor_critic.compute_loss(traj)
 
     def dream(self) -> Dream:
@@ -173,6 +174,11 @@ class Trainer:
         if self.cfg.training.token_cache:
             return self.tokens.tokenize(seg["observations"], seg["mask"], seg["index"])
         return self.agent.tokenizer.tokenize(seg["observations"], seg["mask"])
+
+    def detokenize(self, tokens: torch.Tensor, seg: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.cfg.training.token_cache:
+            return self.tokens.detokenize(tokens, seg["mask"], seg["index"])
+        return self.agent.tokenizer.detokenize(tokens, seg["mask"])
 
     def segments(self, batch: int, length: int, from_start: bool) -> dict[str, torch.Tensor]:
         seg = self.store.sample_segments(batch, length, self.rng, from_start)

@@ -38,7 +38,8 @@ def test_imagined_rollout_shapes_and_a_loss_that_trains_only_the_actor_critic():
     frames = torch.randint(0, 256, (5, 4, SIZE, SIZE, 3), dtype=torch.uint8)
     mask = torch.tensor([[False, False, True, True]] * 5)
     tokens = agent.tokenizer.tokenize(frames, mask)
-    traj = imagine(agent.actor_critic, agent.tokenizer, Dream(agent.world_model, 5), tokens, mask, horizon=6)
+    seen = agent.tokenizer.detokenize(tokens, mask)
+    traj = imagine(agent.actor_critic, agent.tokenizer, Dream(agent.world_model, 5), tokens, seen, mask, horizon=6)
     assert traj["logits"].shape == (5, 6, 3)
     for key in ("values", "actions", "rewards", "ends"):
         assert traj[key].shape == (5, 6)
@@ -51,8 +52,8 @@ def test_imagined_rollout_shapes_and_a_loss_that_trains_only_the_actor_critic():
     assert 0 < logs["entropy"] <= torch.log(torch.tensor(3.0)) + 1e-6
     # Greedy rollouts are reproducible and long horizons refresh a full key-value cache without error.
     greedy = Dream(agent.world_model, 5, greedy=True)
-    a = imagine(agent.actor_critic, agent.tokenizer, greedy, tokens, mask, horizon=12)
-    b = imagine(agent.actor_critic, agent.tokenizer, greedy, tokens, mask, horizon=12)
+    a = imagine(agent.actor_critic, agent.tokenizer, greedy, tokens, seen, mask, horizon=12)
+    b = imagine(agent.actor_critic, agent.tokenizer, greedy, tokens, seen, mask, horizon=12)
     assert torch.equal(a["actions"], b["actions"]) and torch.equal(a["rewards"], b["rewards"])
 
 
@@ -72,7 +73,8 @@ def test_reference_mode_and_bf16_agree_with_the_cached_fp32_path():
     agent = Agent(catch(), 3).eval()
     frames = torch.randint(0, 256, (4, 4, SIZE, SIZE, 3), dtype=torch.uint8)
     mask = torch.ones(4, 4, dtype=torch.bool)
-    wm, parts = agent.world_model, (agent.tokenizer.tokenize(frames), mask)
+    tokens = agent.tokenizer.tokenize(frames)
+    wm, parts = agent.world_model, (tokens, agent.tokenizer.detokenize(tokens), mask)
 
     def dream(world: Dream, horizon: int) -> dict[str, torch.Tensor]:
         return imagine(agent.actor_critic, agent.tokenizer, world, *parts, horizon=horizon)
@@ -133,10 +135,11 @@ def test_cuda_graph_dream_equals_the_eager_dream():
     mask = torch.ones(4, 4, dtype=torch.bool, device="cuda")
     with torch.autocast("cuda", dtype=torch.bfloat16):
         tokens = agent.tokenizer.tokenize(frames)
-        eager = imagine(agent.actor_critic, agent.tokenizer, Dream(agent.world_model, 4, greedy=True, static=True), tokens, mask, 10)
+        parts = (tokens, agent.tokenizer.detokenize(tokens), mask)
+        eager = imagine(agent.actor_critic, agent.tokenizer, Dream(agent.world_model, 4, greedy=True, static=True), *parts, 10)
         graphed_dream = GraphedDream(agent.world_model, 4, greedy=True)
         for _ in range(2):  # the second rollout reuses the captured graph
-            graphed = imagine(agent.actor_critic, agent.tokenizer, graphed_dream, tokens, mask, 10)
+            graphed = imagine(agent.actor_critic, agent.tokenizer, graphed_dream, *parts, 10)
             for key in ("actions", "rewards", "ends"):
                 assert torch.equal(eager[key], graphed[key])
         sampled, first, actions = GraphedDream(agent.world_model, 4), tokens[:, 0], mask[:, 0].long()

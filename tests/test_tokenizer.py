@@ -90,7 +90,7 @@ def test_lpips_weights_are_never_downloaded(tmp_path, monkeypatch):
     assert logs["perceptual"] > 0
 
 
-def test_token_cache_gives_the_tokens_of_tokenize_encoding_each_frame_once(tmp_path):
+def test_token_cache_gives_tokenize_and_detokenize_computing_each_frame_once(tmp_path):
     torch.manual_seed(0)
     tok = Tokenizer(tiny().tokenizer).eval()
     rng = np.random.default_rng(0)
@@ -98,13 +98,19 @@ def test_token_cache_gives_the_tokens_of_tokenize_encoding_each_frame_once(tmp_p
     for n in (3, 9):
         store.add(Episode(rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8), np.zeros(n), np.zeros(n), np.arange(n) == n - 1))
     cache = TokenCache(tok, store.num_steps, torch.device("cpu"))
-    encoded = []
-    encode = tok.encode
+    calls = {"encode": [], "decode": []}
+    encode, decode = tok.encode, tok.decode
     for from_start in (True, False, True, False):
         seg = {k: torch.from_numpy(v) for k, v in store.sample_segments(8, 4, rng, from_start).items()}
-        expected = tok.tokenize(seg["observations"], seg["mask"])
-        tok.encode = lambda x: encoded.append(len(x)) or encode(x)
-        assert torch.equal(cache.tokenize(seg["observations"], seg["mask"], seg["index"]), expected)
-        del tok.encode
-    assert sum(encoded) == int(cache.known.sum()) <= store.num_steps  # each frame encoded once
-    assert len(encoded) < 4  # the later batches found their frames known
+        tokens = tok.tokenize(seg["observations"], seg["mask"])
+        seen = tok.detokenize(tokens, seg["mask"])
+        assert seen[~seg["mask"]].abs().sum() == 0 and seen[seg["mask"]].abs().sum() > 0
+        tok.encode = lambda x: calls["encode"].append(len(x)) or encode(x)
+        tok.decode = lambda z: calls["decode"].append(len(z)) or decode(z)
+        assert torch.equal(cache.tokenize(seg["observations"], seg["mask"], seg["index"]), tokens)
+        # equal up to the convolutions' batch-size-dependent rounding (~1e-5; another frame differs by > 0.3)
+        assert torch.allclose(cache.detokenize(tokens, seg["mask"], seg["index"]), seen, atol=1e-4)
+        del tok.encode, tok.decode
+    assert sum(calls["encode"]) == int(cache.known.sum()) <= store.num_steps  # each frame encoded once
+    assert sum(calls["decode"]) == int(cache.decoded.sum()) <= store.num_steps  # and decoded once
+    assert len(calls["encode"]) < 4 and len(calls["decode"]) < 4  # the later batches found their frames known
