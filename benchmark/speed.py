@@ -81,8 +81,9 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
     stored = t.collect_until_epoch * t.collect_steps
     distinct = lambda draws: stored * -math.expm1(-draws / stored)
     ac_draws = ac.steps_per_epoch * ac.batch_size * ac.burn_in
-    fill = distinct(wm.steps_per_epoch * wm.batch_size * wm.max_blocks + ac_draws) / encode_rate + distinct(ac_draws) / decode_rate
-    out[("token cache fill per epoch", "s")] = fill if t.token_cache else 0.0
+    wm_draws = wm.steps_per_epoch * wm.batch_size * wm.max_blocks
+    fill = distinct(wm_draws + ac_draws) / encode_rate + distinct(ac_draws) / decode_rate if t.token_cache else 0.0
+    out[("token cache fill per epoch", "s")] = fill
     out[("full epoch", "s")] = fill + t.collect_steps / out[("collect", "env steps/s")] + sum(
         c.steps_per_epoch * out[(f"{n} step", "s")] for n, c in (("tokenizer", tok), ("world_model", wm), ("actor_critic", ac))
     )

@@ -1,0 +1,35 @@
+"""`iris-bench perf`: every figure of an epoch, in the optimised and the reference mode, on a real shrunk run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import TINY_RUN
+
+RATES = {"collect": "env steps/s", "tokenizer training": "frames/s", "world_model training": "tokens/s",
+         "imagination": "imagined steps/s", "actor_critic training": "updates/s"}
+SECONDS = ["tokenizer step", "world_model step", "actor_critic step", "token cache fill per epoch", "full epoch"]
+MEMORY = ["peak host memory", "peak device memory"]
+MODES = ("optimised", "reference")
+
+
+def test_perf_gives_each_figure_in_both_modes_and_a_full_epoch_made_of_them(iris_bench, tiny_set):
+    out = json.loads(iris_bench("perf", "--preset", "catch", "--steps", "1", "--json", *tiny_set).stdout)
+    units = {row["name"]: row["unit"] for row in out}
+    value = {row["name"]: row["value"] for row in out}
+    expected = {**RATES, **dict.fromkeys(SECONDS, "s"), **dict.fromkeys(MEMORY, "GiB")}
+    assert units == {f"{name} ({mode})": unit for name, unit in expected.items() for mode in MODES} | {
+        f"{name}: speed-up": "x" for name in [*RATES, *SECONDS] if name != "token cache fill per epoch"}
+    for name in [*RATES, *SECONDS]:
+        optimised, reference = value[f"{name} (optimised)"], value[f"{name} (reference)"]
+        if name == "token cache fill per epoch":
+            assert optimised > 0 and reference == 0  # the reference mode has no cache
+        else:
+            assert value[f"{name}: speed-up"] == pytest.approx(optimised / reference if name in RATES else reference / optimised)
+    assert value["peak host memory (optimised)"] > 0.1 and value["peak device memory (optimised)"] == 0
+    for mode in MODES:  # an epoch: the cache fill, collection, and each component's steps
+        epoch = value[f"token cache fill per epoch ({mode})"] + TINY_RUN["training.collect_steps"] / value[f"collect ({mode})"]
+        epoch += sum(TINY_RUN[f"{c}.steps_per_epoch"] * value[f"{c} step ({mode})"] for c in ("tokenizer", "world_model", "actor_critic"))
+        assert value[f"full epoch ({mode})"] == pytest.approx(epoch)
