@@ -9,7 +9,10 @@ once as a CUDA graph and replayed, since launching the kernels one by one costs 
 
 from __future__ import annotations
 
+import copy
+
 import torch
+import torch.nn as nn
 
 from iris.actor_critic import ActorCritic
 from iris.tokenizer import Tokenizer
@@ -25,18 +28,38 @@ def sample(logits: torch.Tensor, greedy: bool = False) -> torch.Tensor:
     return (logits.float() - uniform.log().neg().log()).argmax(-1)
 
 
+def with_linear_weights_in(world_model: WorldModel, dtype: torch.dtype) -> WorldModel:
+    """A frozen copy of the world model whose linear layers hold their weights in `dtype`: the very values autocast
+    would cast the fp32 weights to at every pass. A captured CUDA graph must redo those casts at each replay (its
+    cast cache is off): two thirds of the casts and a quarter of the kernels of an imagined step, paper model."""
+    low = copy.deepcopy(world_model).requires_grad_(False)
+    for module in low.modules():
+        if isinstance(module, nn.Linear):
+            module.to(dtype)
+    return low
+
+
 class Dream:
     """A batch of trajectories imagined by the world model: `restart` from a frame's tokens, then `step` with
-    actions. Reused across rollouts of the same batch size (its cache is allocated once)."""
+    actions. Reused across rollouts of the same batch size (its cache is allocated once). Made under autocast, it
+    imagines with a copy of the world model whose linear weights are already in the autocast precision, refreshed
+    from the trained model at each restart: the same numbers, without casting the weights at every pass."""
 
     def __init__(self, world_model: WorldModel, batch: int, use_cache: bool = True, greedy: bool = False,
                  static: bool = False):
-        self.world_model, self.greedy = world_model, greedy
+        self.trained, self.greedy = world_model, greedy
+        device = world_model.pos_embed.weight.device.type
+        if torch.is_autocast_enabled(device):
+            world_model = with_linear_weights_in(world_model, torch.get_autocast_dtype(device))
+        self.world_model = world_model
         self.context = Context(world_model, batch, use_cache, static)
 
     @torch.no_grad()
     def restart(self, tokens: torch.Tensor) -> None:
         """Forget everything; the context holds one frame's tokens [B, K]."""
+        if self.world_model is not self.trained:  # the weights may have trained since the last rollout
+            for mine, trained in zip(self.world_model.parameters(), self.trained.parameters()):
+                mine.copy_(trained)
         self.context.reset()
         self.context.feed(self.world_model.frame_embed(tokens))
 

@@ -33,16 +33,20 @@ class KVCache:
         self.position.zero_()
 
     def begin(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Positions [n] of the next n tokens and their attention mask [n, keys] (None: every key)."""
+        """Positions [n] of the next n tokens and their additive attention mask [n, keys] (0 where a key is
+        seen, -inf elsewhere; None: every key). Made once per pass in the keys' precision, as
+        scaled_dot_product_attention would make it from a boolean mask in every layer."""
         device = self.kv.device
         if self.static:
             positions = self.position + torch.arange(n, device=device)
-            return positions, torch.arange(self.kv.shape[4], device=device) <= positions[:, None]
-        positions = torch.arange(self.length, self.length + n, device=device)
-        if n == 1:
-            return positions, None  # one new token sees everything before it
-        # a chunk after cached tokens: token i sees the cache and the chunk up to itself
-        return positions, torch.ones(n, self.length + n, dtype=torch.bool, device=device).tril(diagonal=self.length)
+            unseen = torch.arange(self.kv.shape[4], device=device) > positions[:, None]
+        else:
+            positions = torch.arange(self.length, self.length + n, device=device)
+            if n == 1:
+                return positions, None  # one new token sees everything before it
+            # a chunk after cached tokens: token i sees the cache and the chunk up to itself
+            unseen = torch.ones(n, self.length + n, dtype=torch.bool, device=device).triu(diagonal=self.length + 1)
+        return positions, torch.zeros(unseen.shape, dtype=self.kv.dtype, device=device).masked_fill_(unseen, float("-inf"))
 
     def append(self, layer: int, k: torch.Tensor, v: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.static:

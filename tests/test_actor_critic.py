@@ -5,6 +5,7 @@ from iris.actor_critic import ActorCritic, lambda_returns
 from iris.agent import Agent
 from iris.config import catch, paper
 from iris.imagination import Dream, GraphedDream, imagine, sample
+from iris.world_model import Context
 
 SIZE = catch().env.size  # frames of the catch preset
 
@@ -92,6 +93,28 @@ def test_reference_mode_and_bf16_agree_with_the_cached_fp32_path():
         traj16 = dream(Dream(wm, 4), 6)  # made under autocast, as the trainer does: a bf16 cache
         loss16, _ = agent.actor_critic.compute_loss(traj16)
     assert torch.isclose(loss16.float(), loss32, rtol=0.1, atol=0.02)
+
+
+def test_a_dream_under_autocast_computes_what_autocast_computes_with_the_trained_weights():
+    """Made under autocast, a Dream imagines with a copy whose linear weights are pre-cast to bf16: pass for pass
+    the very numbers of the trained fp32 model under autocast, also after the trained weights change."""
+    torch.manual_seed(0)
+    wm = Agent(catch(), 3).world_model.eval()
+    tokens, actions = torch.randint(0, catch().tokenizer.vocab_size, (4, 16)), torch.tensor([0, 1, 2, 1])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        dream = Dream(wm, 4, static=True)
+    assert dream.world_model.blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert wm.blocks[0].attn.qkv.weight.dtype == torch.float32
+    for _ in range(2):
+        with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():  # one context a step, as in training
+            dream.restart(tokens)
+            reference = Context(wm, 4, static=True)
+            reference.feed(wm.frame_embed(tokens))
+            for embed in (lambda m: m.action_embed(actions), lambda m: m.frame_embed(tokens[:, 0])):
+                assert torch.equal(dream.context.feed(embed(dream.world_model)[:, None]), reference.feed(embed(wm)[:, None]))
+        with torch.no_grad():  # an update of the world model: the next restart takes the new weights
+            for p in wm.parameters():
+                p.add_(0.05 * torch.randn_like(p))
 
 
 def test_gumbel_max_sampling_matches_the_distribution():
