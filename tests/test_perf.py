@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import TINY_RUN
+from conftest import TINY_RUN
 
 RATES = {"collect": "env steps/s", "tokenizer training": "frames/s", "world_model training": "tokens/s",
          "imagination": "imagined steps/s", "actor_critic training": "updates/s"}
