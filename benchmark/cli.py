@@ -108,9 +108,7 @@ def run_perf(args) -> None:
     if args.steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {args.steps}")
     rows, setting = training_speed(args.preset, args.game, args.overrides, args.device, args.steps)
-    if not args.json:
-        print(setting)
-    print_rows(rows, args.json)
+    print_rows(rows, args.json, setting)
 
 
 def add_report(sub) -> None:

@@ -19,10 +19,15 @@ Row = tuple[str, float, str]
 GIB = 2**30
 
 
-def print_rows(rows: list[Row], as_json: bool = False) -> None:
+def print_rows(rows: list[Row], as_json: bool = False, setting: str | None = None) -> None:
+    """A table under the one-line `setting` (what was measured where), or JSON {"setting", "figures"}: figures
+    are only comparable on the same device, so the JSON says which."""
     if as_json:
-        print(json.dumps([{"name": n, "value": v, "unit": u} for n, v, u in rows], indent=2))
+        figures = [{"name": n, "value": v, "unit": u} for n, v, u in rows]
+        print(json.dumps({"setting": setting, "figures": figures}, indent=2))
         return
+    if setting:
+        print(setting)
     table = Table("figure", "value", "unit")
     for name, value, unit in rows:
         table.add_row(name, f"{value:,.3f}".rstrip("0").rstrip("."), unit)

@@ -16,7 +16,9 @@ MODES = ("optimised", "reference")
 
 
 def test_perf_gives_each_figure_in_both_modes_and_a_full_epoch_made_of_them(iris_bench, tiny_set):
-    out = json.loads(iris_bench("perf", "--preset", "catch", "--steps", "1", "--json", *tiny_set).stdout)
+    report = json.loads(iris_bench("perf", "--preset", "catch", "--steps", "1", "--json", *tiny_set).stdout)
+    assert report["setting"].startswith("preset catch, game Catch, device cpu")
+    out = report["figures"]
     units = {row["name"]: row["unit"] for row in out}
     value = {row["name"]: row["value"] for row in out}
     expected = {**RATES, **dict.fromkeys(SECONDS, "s"), **dict.fromkeys(MEMORY, "GiB")}
