@@ -58,13 +58,18 @@ def test_imagined_rollout_shapes_and_a_loss_that_trains_only_the_actor_critic():
     assert torch.equal(a["actions"], b["actions"]) and torch.equal(a["rewards"], b["rewards"])
 
 
-def test_burn_in_leaves_padded_rows_untouched():
+def test_burn_in_is_the_actor_critic_stepped_over_the_real_frames():
+    torch.manual_seed(0)
     ac = ActorCritic(catch().actor_critic, 3)
     frames = torch.rand(2, 3, 3, 64, 64) * 2 - 1
-    mask = torch.tensor([[False, False, False], [True, True, True]])
+    mask = torch.tensor([[False, False, False], [False, True, True]])
     h, c = ac.burn_in(frames, mask)
-    assert h[0].abs().sum() == 0 and c[0].abs().sum() == 0
-    assert h[1].abs().sum() > 0
+    assert h[0].abs().sum() == 0 and c[0].abs().sum() == 0  # padded rows stay at the zero state
+    state = ac.initial_state(1)
+    with torch.no_grad():
+        for t in (1, 2):
+            state = ac(frames[1:, t], state)[2]
+    assert torch.allclose(h[1], state[0][0], atol=1e-6) and torch.allclose(c[1], state[1][0], atol=1e-6)
 
 
 def test_reference_mode_and_bf16_agree_with_the_cached_fp32_path():
