@@ -113,7 +113,8 @@ class GraphedDream(Dream):
             super().predict(self.actions)
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        # Autocast's weight-cast cache must be off: the casts are recorded in the graph and redone at each replay.
+        # Autocast's cast cache must be off: every cast is recorded in the graph and redone at each replay (the
+        # linear weights need none: the Dream holds them in bf16 already).
         with torch.cuda.graph(self.graph), torch.autocast("cuda", dtype, enabled=enabled, cache_enabled=False):
             self.outputs = super().predict(self.actions)
         cache.length = length  # capturing ran no kernels: the step is still to come
