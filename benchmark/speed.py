@@ -61,15 +61,20 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
         out[(f"{name} training", unit)] = steps * per_step / seconds
         out[(f"{name} step", "s")] = seconds / steps
 
-    def dream():
-        seg = trainer.segments(ac.batch_size, ac.burn_in, from_start=False)
-        with trainer.autocast(), torch.no_grad():
+    # Imagination alone: burn-in and rollout from segments whose tokens and reconstructions are ready.
+    batches = []
+    with trainer.autocast(), torch.no_grad():
+        for _ in range(steps + 1):
+            seg = trainer.segments(ac.batch_size, ac.burn_in, from_start=False)
             tokens = trainer.agent.tokenizer.tokenize(seg["observations"], seg["mask"])
-            seen = trainer.agent.tokenizer.detokenize(tokens, seg["mask"])
-            imagine(trainer.agent.actor_critic, trainer.agent.tokenizer, trainer.dream(), tokens, seen, seg["mask"], ac.horizon)
+            batches.append((tokens, trainer.agent.tokenizer.detokenize(tokens, seg["mask"]), seg["mask"]))
 
-    dream()
-    out[("imagination", "imagined steps/s")] = steps * ac.batch_size * ac.horizon / timed(lambda: [dream() for _ in range(steps)], dev)
+    def dream(batch):
+        with trainer.autocast(), torch.no_grad():
+            imagine(trainer.agent.actor_critic, trainer.agent.tokenizer, trainer.dream(), *batch, ac.horizon)
+
+    dream(batches.pop())
+    out[("imagination", "imagined steps/s")] = steps * ac.batch_size * ac.horizon / timed(lambda: [dream(b) for b in batches], dev)
     # The steps above ran with a warm token cache (a small store); an epoch also encodes each frame it samples
     # once, and decodes each burn-in frame once: S draws from the N frames of a full store hit N (1 - e^(-S/N))
     # distinct ones.
