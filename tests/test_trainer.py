@@ -101,3 +101,19 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     status = rundir.read_status(run)
     assert status["state"] == "failed" and "NonFiniteLoss" in status["error"] and status["epoch"] == 1
     assert all(torch.equal(good[k], v) for k, v in weights(run).items())
+
+
+def test_the_optimised_and_the_reference_mode_give_the_same_losses_on_the_same_batch(tmp_path):
+    """The speed-ups keep the algorithm end to end: with the key-value cache and the token cache (the default) or
+    without (perf's reference mode), the same collected data and random streams give the same losses."""
+    from benchmark.speed import REFERENCE
+
+    losses = {}
+    for mode, extra in (("optimised", ["actor_critic.burn_in=3"]), ("reference", ["actor_critic.burn_in=3", *REFERENCE])):
+        trainer = Trainer(new_run(tmp_path / mode, extra))
+        trainer.collect(64)
+        torch.manual_seed(1)
+        losses[mode] = [float(trainer.world_model_loss()[0].detach()) for _ in range(2)]
+        losses[mode] += [float(trainer.actor_critic_loss()[0].detach()) for _ in range(2)]  # cached from the 2nd on
+    assert losses["optimised"] == pytest.approx(losses["reference"], rel=1e-4)
+    assert len(set(losses["optimised"])) == 4  # four different batches
