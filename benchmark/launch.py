@@ -17,10 +17,10 @@ from benchmark import executors, jobs, locks, profiles, tracking
 from benchmark.status import RunView, views
 from iris.errors import ConfigError
 
-# A paper-preset run measured 140 s an epoch on an H200 (`iris-bench perf --preset paper --device cuda`),
-# 23.4 GPU-hours for 600 epochs: the estimate scales this by the epochs left. Smaller presets (tiny, catch)
-# have far smaller networks: an upper bound there.
-PAPER_RUN_GPU_HOURS = 23.4
+# A paper-preset run measured 99 s an epoch on an H200 (`iris-bench perf --preset paper --device cuda`),
+# plus ~4 minutes of compiling once: 16.6 GPU-hours for 600 epochs. The estimate scales this by the epochs
+# left. Smaller presets (tiny, catch) have far smaller networks: an upper bound there.
+PAPER_RUN_GPU_HOURS = 16.6
 PAPER_EPOCHS = 600
 SUBMIT_LOCK = ".submit.lock"
 POLL_SECONDS = 2.0

@@ -1,5 +1,6 @@
 """Training speed of a preset: every part of an epoch timed on real parts, in the optimised mode (the config as
-given: KV cache, bf16 autocast and TF32 on CUDA) and in the reference mode (no cache, fp32), in one process.
+given: KV cache, token cache; on CUDA bf16 autocast, TF32, CUDA graphs and torch.compile) and in the reference
+mode (none of them), in one process.
 
 A temporary run directory is filled with episodes collected by the untrained policy; then each component
 trains for a few steps and a full epoch's time is put together from the measured rates."""
@@ -20,10 +21,12 @@ from benchmark.perf import Row
 from iris import rundir
 from iris.config import resolve
 from iris.imagination import imagine
+from iris.tokenizer import to_device
 from iris.lpips import LPIPS, weights_path
 from iris.trainer import Trainer, pick_device
 
-REFERENCE = ["training.kv_cache=false", "training.precision=fp32", "training.cuda_graphs=false", "training.token_cache=false"]
+REFERENCE = ["training.kv_cache=false", "training.precision=fp32", "training.cuda_graphs=false", "training.token_cache=false",
+             "training.compile=off"]
 
 
 def sync(device: torch.device) -> None:
@@ -66,8 +69,9 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
     with trainer.autocast(), torch.no_grad():
         for _ in range(steps + 1):
             seg = trainer.segments(ac.batch_size, ac.burn_in, from_start=False)
-            tokens = trainer.agent.tokenizer.tokenize(seg["observations"], seg["mask"])
-            batches.append((tokens, trainer.agent.tokenizer.detokenize(tokens, seg["mask"]), seg["mask"]))
+            mask = to_device(seg["mask"], dev)
+            tokens = trainer.agent.tokenizer.tokenize(to_device(seg["observations"], dev), mask)
+            batches.append((tokens, trainer.agent.tokenizer.detokenize(tokens, mask), mask))
 
     def dream(batch):
         with trainer.autocast(), torch.no_grad():
@@ -78,7 +82,7 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
     # The steps above ran with a warm token cache (a small store); an epoch also encodes each frame it samples
     # once, and decodes each burn-in frame once: S draws from the N frames of a full store hit N (1 - e^(-S/N))
     # distinct ones.
-    frames = trainer.segments(wm.batch_size, wm.max_blocks, from_start=True)["observations"].flatten(0, 1)
+    frames = to_device(trainer.segments(wm.batch_size, wm.max_blocks, from_start=True)["observations"].flatten(0, 1), dev)
     with trainer.autocast():
         tokens = trainer.agent.tokenizer.tokenize(frames)
         encode_rate = len(frames) / timed(lambda: trainer.agent.tokenizer.tokenize(frames), dev)

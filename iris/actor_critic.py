@@ -59,7 +59,7 @@ class ActorCritic(nn.Module):
         weight = live[:, :-1] if self.cfg.mask_after_end else torch.ones_like(live[:, :-1])
         values = traj["values"][:, :-1]
         returns = returns[:, :-1]  # the last step only bootstraps
-        dist = Categorical(logits=traj["logits"][:, :-1])
+        dist = Categorical(logits=traj["logits"][:, :-1], validate_args=False)  # checking waits for the GPU
 
         def mean(x: torch.Tensor) -> torch.Tensor:
             return (weight * x).sum() / weight.sum()

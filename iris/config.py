@@ -107,6 +107,7 @@ class TrainingConfig:
     kv_cache: bool = True  # imagination feeds only new tokens to the world model instead of re-running the sequence
     cuda_graphs: bool = True  # on CUDA, with the cache: each imagined step replays one captured CUDA graph
     token_cache: bool = True  # each stored frame is encoded (and decoded for burn-ins) at most once per epoch
+    compile: str = "auto"  # auto (on CUDA) | on | off: torch.compile the convolutional nets (iris.trainer.compile_nets)
 
 
 @dataclass

@@ -19,6 +19,15 @@ def frames_to_float(frames: torch.Tensor) -> torch.Tensor:
     return frames.movedim(-1, -3).float().div(127.5).sub(1.0)
 
 
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on `device` without making the host wait: a copy from pageable memory first waits for all the
+    work queued on the GPU (the host then idles, and so does the GPU while the host prepares the next step); a
+    copy from pinned memory is queued like a kernel."""
+    if device.type != "cuda":
+        return x.to(device)
+    return x.pin_memory().to(device, non_blocking=True)
+
+
 def float_to_frames(x: torch.Tensor) -> torch.Tensor:
     """float [..., 3, H, W] in [-1, 1] -> uint8 [..., H, W, 3]."""
     return x.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).movedim(-3, -1)
@@ -107,7 +116,8 @@ class Tokenizer(nn.Module):
             terms["perceptual"] = self.cfg.perceptual_weight * lpips(x, x_rec).mean()
         loss = sum(terms.values())
         logged = {k: v.detach() for k, v in terms.items()}
-        logged["codes_used"] = torch.bincount(tokens.flatten(), minlength=self.cfg.vocab_size).gt(0).sum()
+        # (bincount would ask the host for the largest token: a wait for the GPU at every step)
+        logged["codes_used"] = tokens.new_zeros(self.cfg.vocab_size, dtype=torch.bool).scatter_(0, tokens.flatten(), True).sum()
         return loss, logged
 
     @torch.no_grad()
@@ -131,43 +141,50 @@ class TokenCache:
     a paper epoch encodes 512k sampled frames of a store of at most 100k, and decodes 256k. The values are the ones
     tokenize() and detokenize() give. Valid while neither the tokenizer nor the store changes: the trainer makes a
     new one whenever either does. The reconstructions (one frame each, in the decoder's output precision: 2.4 GiB
-    in bf16 for the paper's 100k frames) are allocated on the first detokenize()."""
+    in bf16 for the paper's 100k frames) are allocated on the first detokenize().
+
+    Segments come as host tensors (the store's arrays) and what is known is counted on the host, so finding the
+    new frames never waits for the GPU, and only those frames travel to it."""
 
     def __init__(self, tokenizer: Tokenizer, num_steps: int, device: torch.device):
-        self.tokenizer = tokenizer
+        self.tokenizer, self.device = tokenizer, device
         self.tokens = torch.zeros(num_steps, tokenizer.tokens_per_frame, dtype=torch.long, device=device)
-        self.known = torch.zeros(num_steps, dtype=torch.bool, device=device)
+        self.known = torch.zeros(num_steps, dtype=torch.bool)
         self.frames: torch.Tensor | None = None
-        self.decoded = torch.zeros(num_steps, dtype=torch.bool, device=device)
+        self.decoded = torch.zeros(num_steps, dtype=torch.bool)
 
     def tokenize(self, frames: torch.Tensor, mask: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """As Tokenizer.tokenize(frames, mask) for frames [..., H, W, 3] whose store step numbers are `index` [...]."""
-        index = index.clamp(min=0)  # padding (-1) reads row 0 and is zeroed below
-        new, steps, first = new_steps(mask, index, self.known)
+        """As Tokenizer.tokenize(frames, mask), on the device, for host frames [..., H, W, 3] whose store step
+        numbers are `index` [...] (host; -1 on padding, where `mask` is False)."""
+        index = index.clamp(min=0)  # padding reads row 0 and is zeroed below
+        entries, steps = new_steps(mask, index, self.known)
         if len(steps):
-            self.tokens[steps] = self.tokenizer.tokenize(frames[new][first])
+            new_frames = to_device(frames.flatten(0, -4)[entries], self.device)
+            self.tokens[to_device(steps, self.device)] = self.tokenizer.tokenize(new_frames)
             self.known[steps] = True
-        return self.tokens[index] * mask[..., None]
+        return self.tokens[to_device(index, self.device)] * to_device(mask, self.device)[..., None]
 
     def detokenize(self, tokens: torch.Tensor, mask: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """As Tokenizer.detokenize(tokens, mask) for the tokens [..., h*w] of the store steps `index` [...]."""
-        new, steps, first = new_steps(mask, index.clamp(min=0), self.decoded)
+        """As Tokenizer.detokenize(tokens, mask) for the device tokens [..., h*w] of the store steps `index` [...]
+        (host, as `mask`)."""
+        index = index.clamp(min=0)
+        entries, steps = new_steps(mask, index, self.decoded)
         if len(steps):
-            frames = self.tokenizer.detokenize(tokens[new][first])
+            frames = self.tokenizer.detokenize(tokens.flatten(0, -2)[to_device(entries, self.device)])
             if self.frames is None:
                 self.frames = frames.new_empty(len(self.decoded), *frames.shape[1:])
-            self.frames[steps] = frames
+            self.frames[to_device(steps, self.device)] = frames
             self.decoded[steps] = True
-        out = self.frames.new_zeros(*mask.shape, *self.frames.shape[1:])
-        out[mask] = self.frames[index[mask]]
-        return out
+        real = to_device(mask, self.device)[(...,) + (None,) * (self.frames.dim() - 1)]
+        return torch.where(real, self.frames[to_device(index, self.device)], 0.0)  # padding rows may hold anything
 
 
-def new_steps(mask: torch.Tensor, index: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Which real (`mask`) entries of `index` (store steps, padding clamped to 0) are steps `known` lacks; their
-    distinct steps; and for each step the position of one of its entries among the new ones (overlapping segments
-    repeat frames: each is computed once)."""
-    new = mask & ~known[index]
-    steps, where = torch.unique(index[new], return_inverse=True)
-    first = torch.empty_like(steps).scatter_(0, where, torch.arange(len(where), device=where.device))
-    return new, steps, first
+def new_steps(mask: torch.Tensor, index: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Host tensors: of the real (`mask`) entries of `index` (store steps, padding clamped to 0) whose steps `known`
+    lacks, one flat entry position per distinct step (overlapping segments repeat frames: each is computed once),
+    and those steps."""
+    flat = torch.flatten(index)
+    new = torch.flatten(mask & ~known[index]).nonzero().squeeze(1)
+    steps, where = torch.unique(flat[new], return_inverse=True)
+    first = torch.empty_like(steps).scatter_(0, where, new)
+    return first, steps

@@ -26,7 +26,7 @@ from iris.envs import num_actions
 from iris.episodes import Episode, EpisodeStore
 from iris.imagination import Dream, imagine, new_dream
 from iris.lpips import load_lpips
-from iris.tokenizer import TokenCache
+from iris.tokenizer import TokenCache, to_device
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -49,6 +49,26 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
+COMPILE = ("auto", "on", "off")
+
+
+def use_compile(setting: str, device: torch.device) -> bool:
+    if setting not in COMPILE:
+        raise ConfigError(f"unknown training.compile {setting!r}; valid: {', '.join(COMPILE)}")
+    return setting == "on" or (setting == "auto" and device.type == "cuda")
+
+
+def compile_nets(agent: Agent, lpips: torch.nn.Module | None) -> None:
+    """torch.compile, in place (state_dict keys unchanged), the convolutional nets: the tokenizer's encoder and
+    decoder (trained, and run at every imagined step to show the actor-critic its frame), the actor-critic's CNN
+    and LPIPS. Eager, each of their many normalisations and activations reads and writes a whole feature map;
+    compiled, they fuse. Batch sizes that vary (token-cache fills) get one dynamic-shape graph after the second.
+    Off on the CPU by default: compiling takes minutes there, more than a short run saves."""
+    for net in (agent.tokenizer.encoder, agent.tokenizer.decoder, agent.actor_critic.cnn, lpips):
+        if net is not None:
+            net.compile()
+
+
 def make_optimizers(agent: Agent, cfg: Config) -> dict[str, torch.optim.Optimizer]:
     # Weight decay only on the world model's matrices, not on biases, norms or embeddings (as in minGPT).
     decay, no_decay = [], []
@@ -56,12 +76,14 @@ def make_optimizers(agent: Agent, cfg: Config) -> dict[str, torch.optim.Optimize
         for name, p in module.named_parameters(recurse=False):
             (decay if name == "weight" and isinstance(module, torch.nn.Linear) else no_decay).append(p)
     wm = cfg.world_model
+    fused = True if next(agent.parameters()).is_cuda else None  # CUDA: a few kernels per step instead of dozens
     return {
-        "tokenizer": torch.optim.Adam(agent.tokenizer.parameters(), lr=cfg.tokenizer.lr),
+        "tokenizer": torch.optim.Adam(agent.tokenizer.parameters(), lr=cfg.tokenizer.lr, fused=fused),
         "world_model": torch.optim.AdamW(
-            [{"params": decay, "weight_decay": wm.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=wm.lr
+            [{"params": decay, "weight_decay": wm.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=wm.lr,
+            fused=fused,
         ),
-        "actor_critic": torch.optim.Adam(agent.actor_critic.parameters(), lr=cfg.actor_critic.lr),
+        "actor_critic": torch.optim.Adam(agent.actor_critic.parameters(), lr=cfg.actor_critic.lr, fused=fused),
     }
 
 
@@ -81,6 +103,8 @@ class Trainer:
         self._dream: Dream | None = None
         self.optimizers = make_optimizers(self.agent, self.cfg)
         self.lpips = load_lpips(self.cfg.tokenizer.lpips_weights).to(self.device) if self.cfg.tokenizer.perceptual_weight > 0 else None
+        if use_compile(self.cfg.training.compile, self.device):
+            compile_nets(self.agent, self.lpips)
         self.store = EpisodeStore(self.run_dir / "episodes")
         self.collector = Collector(self.cfg.env, self.cfg.training.collect_envs, self.seed, self.device)
         self.epoch, self.env_steps, self.elapsed = 0, 0, 0.0
@@ -147,20 +171,22 @@ class Trainer:
         return means
 
     def tokenizer_loss(self) -> tuple[torch.Tensor, dict]:
-        frames = torch.from_numpy(self.store.sample_frames(self.cfg.tokenizer.batch_size, self.rng)).to(self.device)
+        frames = to_device(torch.from_numpy(self.store.sample_frames(self.cfg.tokenizer.batch_size, self.rng)), self.device)
         return self.agent.tokenizer.compute_loss(frames, self.lpips)
 
     def world_model_loss(self) -> tuple[torch.Tensor, dict]:
         seg = self.segments(self.cfg.world_model.batch_size, self.cfg.world_model.max_blocks, from_start=True)
         tokens = self.tokenize(seg)
-        return self.agent.world_model.compute_loss(tokens, seg["actions"], seg["rewards"], seg["ends"], seg["mask"])
+        actions, rewards, ends, mask = (to_device(seg[k], self.device) for k in ("actions", "rewards", "ends", "mask"))
+        return self.agent.world_model.compute_loss(tokens, actions, rewards, ends, mask)
 
     def actor_critic_loss(self) -> tuple[torch.Tensor, dict]:
         ac = self.cfg.actor_critic
         seg = self.segments(ac.batch_size, ac.burn_in, from_start=False)
         tokens = self.tokenize(seg)
         seen = self.detokenize(tokens, seg)  # the agent only ever sees reconstructions
-        traj = imagine(self.agent.actor_critic, self.agent.tokenizer, self.dream(), tokens, seen, seg["mask"], ac.horizon)
+        mask = to_device(seg["mask"], self.device)
+        traj = imagine(self.agent.actor_critic, self.agent.tokenizer, self.dream(), tokens, seen, mask, ac.horizon)
         return self.agent.actor_critic.compute_loss(traj)
 
     def dream(self) -> Dream:
@@ -173,16 +199,17 @@ class Trainer:
     def tokenize(self, seg: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.cfg.training.token_cache:
             return self.tokens.tokenize(seg["observations"], seg["mask"], seg["index"])
-        return self.agent.tokenizer.tokenize(seg["observations"], seg["mask"])
+        return self.agent.tokenizer.tokenize(to_device(seg["observations"], self.device), to_device(seg["mask"], self.device))
 
     def detokenize(self, tokens: torch.Tensor, seg: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.cfg.training.token_cache:
             return self.tokens.detokenize(tokens, seg["mask"], seg["index"])
-        return self.agent.tokenizer.detokenize(tokens, seg["mask"])
+        return self.agent.tokenizer.detokenize(tokens, to_device(seg["mask"], self.device))
 
     def segments(self, batch: int, length: int, from_start: bool) -> dict[str, torch.Tensor]:
+        """Sampled segments as host tensors: the token cache sends the device only the frames it lacks."""
         seg = self.store.sample_segments(batch, length, self.rng, from_start)
-        return {k: torch.from_numpy(v).to(self.device) for k, v in seg.items()}
+        return {k: torch.from_numpy(v) for k, v in seg.items()}
 
     def collect(self, steps: int) -> list[Episode]:
         """Act in the training envs for `steps` env steps; finished episodes go to disk, the rest are pending."""
@@ -231,7 +258,7 @@ class Trainer:
     def reseed_codes(self) -> None:
         done = (self.epoch - self.cfg.tokenizer.start_after_epoch) * self.cfg.tokenizer.steps_per_epoch
         if done <= self.cfg.tokenizer.code_reset_steps:
-            frames = torch.from_numpy(self.store.sample_frames(self.cfg.tokenizer.batch_size, self.rng)).to(self.device)
+            frames = to_device(torch.from_numpy(self.store.sample_frames(self.cfg.tokenizer.batch_size, self.rng)), self.device)
             self.agent.tokenizer.reseed_unused_codes(frames, torch.Generator().manual_seed(int(self.rng.integers(2**31))))
 
     def evaluate(self, episodes: int, temperature: float | None = None) -> tuple[list[float], list[int]]:

@@ -30,7 +30,7 @@ def test_dry_run_plans_and_estimates_without_writing(capsys, tmp_path):
     assert "campaign tiny in" in out
     assert "start     4: Pong s3 s4; Breakout s3 s4" in out
     assert "resume    0: -" in out and "skip      0: -" in out
-    assert "estimate: 9.36 GPU-hours (240 epochs to go x 23.4 h per 600-epoch paper run" in out  # 4 x 60 x 23.4 / 600
+    assert "estimate: 6.64 GPU-hours (240 epochs to go x 16.6 h per 600-epoch paper run" in out  # 4 x 60 x 16.6 / 600
     assert not root.exists()
 
 
@@ -73,7 +73,7 @@ def test_runs_are_sorted_by_state(capsys, six_runs):
     assert "start     1: Breakout s2" in out
     assert "resume    2: Pong s1 s2" in out
     assert "skip      3 (1 finished, 1 running, 1 queued): Pong s0; Breakout s0 s1" in out
-    assert "estimate: 5.07 GPU-hours (130 epochs to go" in out  # (60 + 40 + 30) x 23.4 / 600
+    assert "estimate: 3.60 GPU-hours (130 epochs to go" in out  # (60 + 40 + 30) x 16.6 / 600
 
 
 def test_status_reports_every_run(capsys, six_runs):

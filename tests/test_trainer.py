@@ -13,7 +13,7 @@ import torch
 from benchmark.cli import main
 from iris import rundir
 from iris.config import resolve
-from iris.errors import NonFiniteLoss
+from iris.errors import ConfigError, NonFiniteLoss
 from iris.trainer import Trainer, train
 
 QUICK = [
@@ -103,13 +103,21 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     assert all(torch.equal(good[k], v) for k, v in weights(run).items())
 
 
+@pytest.mark.parametrize("key, value, valid", [("training.compile", "fast", "auto, on, off"),
+                                                ("training.precision", "fp8", "auto, bf16, fp32")])
+def test_unknown_speed_settings_are_one_line_errors(tmp_path, key, value, valid):
+    with pytest.raises(ConfigError, match=f"^unknown {key} '{value}'; valid: {valid}$"):
+        Trainer(new_run(tmp_path, [f"{key}={value}"]))
+
+
 def test_the_optimised_and_the_reference_mode_give_the_same_losses_on_the_same_batch(tmp_path):
-    """The speed-ups keep the algorithm end to end: with the key-value cache and the token cache (the default) or
-    without (perf's reference mode), the same collected data and random streams give the same losses."""
+    """The speed-ups keep the algorithm end to end: with the key-value cache, the token cache and torch.compile
+    (on here, as on a GPU) or without them (perf's reference mode), the same collected data and random streams
+    give the same losses."""
     from benchmark.speed import REFERENCE
 
     losses = {}
-    for mode, extra in (("optimised", ["actor_critic.burn_in=3"]), ("reference", ["actor_critic.burn_in=3", *REFERENCE])):
+    for mode, extra in (("optimised", ["actor_critic.burn_in=3", "training.compile=on"]), ("reference", ["actor_critic.burn_in=3", *REFERENCE])):
         trainer = Trainer(new_run(tmp_path / mode, extra))
         trainer.collect(64)
         torch.manual_seed(1)
