@@ -21,8 +21,8 @@ from benchmark.perf import Row
 from iris import rundir
 from iris.config import resolve
 from iris.imagination import imagine
-from iris.tokenizer import to_device
 from iris.lpips import LPIPS, weights_path
+from iris.tokenizer import to_device
 from iris.trainer import Trainer, pick_device
 
 REFERENCE = ["training.kv_cache=false", "training.precision=fp32", "training.cuda_graphs=false", "training.token_cache=false",
