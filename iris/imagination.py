@@ -56,10 +56,14 @@ class Dream:
 
     @torch.no_grad()
     def restart(self, tokens: torch.Tensor) -> None:
-        """Forget everything; the context holds one frame's tokens [B, K]."""
+        """A new rollout from one frame's tokens [B, K]."""
         if self.world_model is not self.trained:  # the weights may have trained since the last rollout
             for mine, trained in zip(self.world_model.parameters(), self.trained.parameters()):
                 mine.copy_(trained)
+        self.start_from(tokens)
+
+    def start_from(self, tokens: torch.Tensor) -> None:
+        """Forget everything; the context holds one frame's tokens [B, K]."""
         self.context.reset()
         self.context.feed(self.world_model.frame_embed(tokens))
 
@@ -68,7 +72,7 @@ class Dream:
         """One imagined step after frame `tokens` [B, K] under `actions` [B] -> next tokens [B, K], rewards, ends [B].
         A full context restarts from the current frame alone (absolute positions cannot slide)."""
         if self.context.length + self.world_model.block_size > self.world_model.max_tokens:
-            self.restart(tokens)
+            self.start_from(tokens)  # the same rollout: the weights need no refresh
         return self.predict(actions)
 
     def predict(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
