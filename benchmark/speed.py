@@ -76,9 +76,8 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
     with trainer.autocast(), torch.no_grad():
         for _ in range(steps + 1):
             seg = trainer.segments(ac.batch_size, ac.burn_in, from_start=False)
-            mask = to_device(seg["mask"], dev)
-            tokens = trainer.agent.tokenizer.tokenize(to_device(seg["observations"], dev), mask)
-            batches.append((tokens, trainer.agent.tokenizer.detokenize(tokens, mask), mask))
+            tokens = trainer.tokenize(seg)
+            batches.append((tokens, trainer.detokenize(tokens, seg), to_device(seg["mask"], dev)))
 
     def dream(batch):
         with trainer.autocast(), torch.no_grad():
