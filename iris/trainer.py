@@ -171,8 +171,11 @@ class Trainer:
         return means
 
     def tokenizer_loss(self) -> tuple[torch.Tensor, dict]:
-        frames = to_device(torch.from_numpy(self.store.sample_frames(self.cfg.tokenizer.batch_size, self.rng)), self.device)
-        return self.agent.tokenizer.compute_loss(frames, self.lpips)
+        return self.agent.tokenizer.compute_loss(self.sample_frames(), self.lpips)
+
+    def sample_frames(self) -> torch.Tensor:
+        """A tokenizer batch of stored frames, on the device."""
+        return to_device(torch.from_numpy(self.store.sample_frames(self.cfg.tokenizer.batch_size, self.rng)), self.device)
 
     def world_model_loss(self) -> tuple[torch.Tensor, dict]:
         seg = self.segments(self.cfg.world_model.batch_size, self.cfg.world_model.max_blocks, from_start=True)
@@ -258,7 +261,7 @@ class Trainer:
     def reseed_codes(self) -> None:
         done = (self.epoch - self.cfg.tokenizer.start_after_epoch) * self.cfg.tokenizer.steps_per_epoch
         if done <= self.cfg.tokenizer.code_reset_steps:
-            frames = to_device(torch.from_numpy(self.store.sample_frames(self.cfg.tokenizer.batch_size, self.rng)), self.device)
+            frames = self.sample_frames()  # before the generator's seed: the run's random stream stays as it was
             self.agent.tokenizer.reseed_unused_codes(frames, torch.Generator().manual_seed(int(self.rng.integers(2**31))))
 
     def evaluate(self, episodes: int, temperature: float | None = None) -> tuple[list[float], list[int]]:
