@@ -50,21 +50,21 @@ class ActorCritic(nn.Module):
         return state
 
     def compute_loss(self, traj: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """traj: imagined logits [B, H, A], values [B, H], actions, rewards, ends [B, H] (iris.imagination)."""
+        """traj (iris.imagination.imagine): values [B, H] of the imagined states, the last only bootstrapping; logits
+        [B, H-1, A], actions, rewards, ends [B, H-1] of the steps between them."""
         with torch.no_grad():
             returns = lambda_returns(traj["rewards"], traj["values"], traj["ends"], self.cfg.gamma, self.cfg.lam)
             # 1 up to and including the first imagined end, 0 after it (where the rollout goes on regardless).
             alive = (1.0 - traj["ends"].float()).cumprod(1)
             live = torch.cat([torch.ones_like(alive[:, :1]), alive[:, :-1]], dim=1)
-        weight = live[:, :-1] if self.cfg.mask_after_end else torch.ones_like(live[:, :-1])
+        weight = live if self.cfg.mask_after_end else torch.ones_like(live)
         values = traj["values"][:, :-1]
-        returns = returns[:, :-1]  # the last step only bootstraps
-        dist = Categorical(logits=traj["logits"][:, :-1], validate_args=False)  # checking waits for the GPU
+        dist = Categorical(logits=traj["logits"], validate_args=False)  # checking waits for the GPU
 
         def mean(x: torch.Tensor) -> torch.Tensor:
             return (weight * x).sum() / weight.sum()
 
-        loss_policy = -mean(dist.log_prob(traj["actions"][:, :-1]) * (returns - values.detach()))
+        loss_policy = -mean(dist.log_prob(traj["actions"]) * (returns - values.detach()))
         entropy = mean(dist.entropy())
         loss_value = mean((values - returns).pow(2))
         loss = loss_policy - self.cfg.entropy_weight * entropy + loss_value
@@ -74,10 +74,12 @@ class ActorCritic(nn.Module):
 
 
 def lambda_returns(rewards: torch.Tensor, values: torch.Tensor, ends: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
-    """G_t = r_t + gamma (1 - end_t) ((1 - lam) v_{t+1} + lam G_{t+1}), with G_{H-1} = v_{H-1}. All [B, H]."""
-    returns = torch.empty_like(values)
-    returns[:, -1] = values[:, -1]
+    """Rewards and ends [B, T], values [B, T+1] -> G_t = r_t + gamma (1 - end_t) ((1 - lam) v_{t+1} + lam G_{t+1})
+    [B, T], with G_T = v_T."""
+    returns = torch.empty_like(rewards)
     alive = 1.0 - ends.float()
-    for t in reversed(range(values.shape[1] - 1)):
-        returns[:, t] = rewards[:, t] + gamma * alive[:, t] * ((1 - lam) * values[:, t + 1] + lam * returns[:, t + 1])
+    later = values[:, -1]
+    for t in reversed(range(rewards.shape[1])):
+        later = rewards[:, t] + gamma * alive[:, t] * ((1 - lam) * values[:, t + 1] + lam * later)
+        returns[:, t] = later
     return returns

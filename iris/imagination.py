@@ -3,7 +3,7 @@
 Burn-in: the actor-critic's LSTM reads the reconstructions of real frames. Then, from the last real frame,
 the policy acts and the world model answers with the reward, the end flag and the next frame, token by
 token, using its key-value cache. Everything is sampled on the device: no host sync inside the rollout.
-On CUDA one imagined step (1 + K single-token passes, ~200 kernels each on the paper's model) is captured
+On CUDA one imagined step (K passes of the world model, ~200 kernels each on the paper's model) is captured
 once as a CUDA graph and replayed, since launching the kernels one by one costs far more than running them.
 """
 
@@ -53,6 +53,9 @@ class Dream:
             world_model = with_linear_weights_in(world_model, torch.get_autocast_dtype(device))
         self.world_model = world_model
         self.context = Context(world_model, batch, use_cache, static)
+        # A frame's last token predicts nothing (the action after it is the policy's): it waits, in a fixed buffer
+        # (CUDA graphs), to share the pass of that action.
+        self.last_token = torch.zeros(batch, dtype=torch.long, device=world_model.pos_embed.weight.device)
 
     @torch.no_grad()
     def restart(self, tokens: torch.Tensor) -> None:
@@ -63,29 +66,30 @@ class Dream:
         self.start_from(tokens)
 
     def start_from(self, tokens: torch.Tensor) -> None:
-        """Forget everything; the context holds one frame's tokens [B, K]."""
+        """Forget everything; the context holds one frame's tokens [B, K], the last one waiting."""
         self.context.reset()
-        self.context.feed(self.world_model.frame_embed(tokens))
+        self.context.feed(self.world_model.frame_embed(tokens[:, :-1]))
+        self.last_token.copy_(tokens[:, -1])
 
     @torch.no_grad()
     def step(self, tokens: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One imagined step after frame `tokens` [B, K] under `actions` [B] -> next tokens [B, K], rewards, ends [B].
         A full context restarts from the current frame alone (absolute positions cannot slide)."""
-        if self.context.length + self.world_model.block_size > self.world_model.max_tokens:
+        if self.context.length + 1 + self.world_model.block_size > self.world_model.max_tokens:  # 1: the last token
             self.start_from(tokens)  # the same rollout: the weights need no refresh
         return self.predict(actions)
 
     def predict(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """1 + K passes: the action, then each new frame token fed back."""
+        """K passes: the last frame's last token with the action, then each new frame token fed back but the last."""
         wm = self.world_model
-        h = self.context.feed(wm.action_embed(actions)[:, None])
+        h = self.context.feed(torch.stack([wm.frame_embed(self.last_token), wm.action_embed(actions)], dim=1))
         rewards = sample(wm.head_reward(h), self.greedy).float() - 1.0
         ends = sample(wm.head_end(h), self.greedy).bool()
-        new_tokens = []
-        for _ in range(wm.tokens_per_frame):
-            token = sample(wm.head_frame(h), self.greedy)
-            new_tokens.append(token)
-            h = self.context.feed(wm.frame_embed(token)[:, None])
+        new_tokens = [sample(wm.head_frame(h), self.greedy)]
+        for _ in range(wm.tokens_per_frame - 1):
+            h = self.context.feed(wm.frame_embed(new_tokens[-1])[:, None])
+            new_tokens.append(sample(wm.head_frame(h), self.greedy))
+        self.last_token.copy_(new_tokens[-1])
         return torch.stack(new_tokens, dim=1), rewards, ends
 
 
@@ -110,7 +114,7 @@ class GraphedDream(Dream):
         cache, dtype = self.context.cache, torch.get_autocast_dtype("cuda")
         enabled = torch.is_autocast_enabled("cuda")
         self.actions = actions.clone()
-        length, position = cache.length, cache.position.clone()
+        length, position, last_token = cache.length, cache.position.clone(), self.last_token.clone()
         side = torch.cuda.Stream()  # warm-up on a side stream, as the CUDA graph docs ask
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side), torch.autocast("cuda", dtype, enabled=enabled, cache_enabled=False):
@@ -121,8 +125,9 @@ class GraphedDream(Dream):
         # linear weights need none: the Dream holds them in bf16 already).
         with torch.cuda.graph(self.graph), torch.autocast("cuda", dtype, enabled=enabled, cache_enabled=False):
             self.outputs = super().predict(self.actions)
-        cache.length = length  # capturing ran no kernels: the step is still to come
+        cache.length = length  # the warm-up moved them, capturing ran no kernels: the step is still to come
         cache.position.copy_(position)
+        self.last_token.copy_(last_token)
 
 
 def new_dream(world_model: WorldModel, batch: int, use_cache: bool = True, cuda_graphs: bool = False,
@@ -143,18 +148,21 @@ def imagine(
     horizon: int,
 ) -> dict[str, torch.Tensor]:
     """Real segments: tokens [B, L, K] and what the agent sees of their frames, the reconstructions [B, L, 3, H, W]
-    (Tokenizer.detokenize(tokens, mask)), mask [B, L] with the last frame real -> trajectory of `horizon` steps:
-    logits [B, H, A] and values [B, H] with gradients, actions, rewards, ends [B, H]."""
+    (Tokenizer.detokenize(tokens, mask)), mask [B, L] with the last frame real -> trajectory of `horizon` states,
+    the first real: values [B, H] with gradients, and the H - 1 imagined steps between them: logits [B, H-1, A]
+    with gradients, actions, rewards, ends [B, H-1]."""
     state = actor_critic.burn_in(seen[:, :-1], mask[:, :-1])
     tokens, obs = tokens[:, -1], seen[:, -1]
     dream.restart(tokens)
-    out = {key: [] for key in ("logits", "values", "actions", "rewards", "ends")}
+    out = {key: [] for key in ("values", "logits", "actions", "rewards", "ends")}
     for t in range(horizon):
         logits, values, state = actor_critic(obs, state)
+        out["values"].append(values)
+        if t == horizon - 1:
+            break  # the last value only bootstraps the returns: nothing is imagined after it (1/H of the passes)
         actions = sample(logits.detach(), dream.greedy)
         tokens, rewards, ends = dream.step(tokens, actions)
-        if t < horizon - 1:  # the frame after the last action is never looked at
-            obs = tokenizer.detokenize(tokens)
-        for key, value in zip(out, (logits, values, actions, rewards, ends)):
+        obs = tokenizer.detokenize(tokens)
+        for key, value in zip(("logits", "actions", "rewards", "ends"), (logits, actions, rewards, ends)):
             out[key].append(value)
     return {key: torch.stack(values, dim=1) for key, values in out.items()}

@@ -96,6 +96,8 @@ class Trainer:
         self.cfg, self.seed = rundir.spec_config(spec), int(spec["seed"])
         self.device = pick_device(self.cfg.training.device)
         self.bf16 = use_bf16(self.cfg.training.precision, self.device)
+        if self.cfg.actor_critic.horizon < 2:  # the actor-critic learns from the steps between imagined states
+            raise ConfigError(f"actor_critic.horizon={self.cfg.actor_critic.horizon} imagines nothing; valid: 2 or more")
         random.seed(self.seed)
         torch.manual_seed(self.seed)
         self.rng = np.random.default_rng(self.seed)

@@ -25,6 +25,11 @@ class KVCache:
                  static: bool = False):
         self.kv = torch.zeros(num_layers, 2, batch, heads, max_tokens, head_dim, device=device, dtype=dtype)
         self.static = static
+        # Row i: the additive attention mask of the token at position i (0 on the keys up to i, -inf after), in the
+        # keys' precision, as scaled_dot_product_attention would make it from a boolean mask in every layer.
+        causal = torch.ones(max_tokens, max_tokens, dtype=torch.bool, device=device).triu(diagonal=1)
+        self.masks = torch.zeros(max_tokens, max_tokens, dtype=dtype, device=device).masked_fill_(causal, float("-inf"))
+        self.offsets = torch.arange(max_tokens, device=device)
         self.length = 0  # tokens held, counted on the host
         self.position = torch.zeros((), dtype=torch.long, device=device)  # the same count on the device (static)
 
@@ -33,30 +38,21 @@ class KVCache:
         self.position.zero_()
 
     def begin(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Positions [n] of the next n tokens and their additive attention mask [n, keys] (0 where a key is
-        seen, -inf elsewhere; None: every key). Made once per pass in the keys' precision, as
-        scaled_dot_product_attention would make it from a boolean mask in every layer."""
-        device = self.kv.device
-        if self.static:
-            positions = self.position + torch.arange(n, device=device)
-            unseen = torch.arange(self.kv.shape[4], device=device) > positions[:, None]
-        else:
-            positions = torch.arange(self.length, self.length + n, device=device)
-            if n == 1:
-                return positions, None  # one new token sees everything before it
-            # a chunk after cached tokens: token i sees the cache and the chunk up to itself
-            unseen = torch.ones(n, self.length + n, dtype=torch.bool, device=device).triu(diagonal=self.length + 1)
-        return positions, torch.zeros(unseen.shape, dtype=self.kv.dtype, device=device).masked_fill_(unseen, float("-inf"))
+        """Positions [n] of the next n tokens and their additive attention mask [n, keys] (None: every key)."""
+        if self.static:  # every key of the buffer, the unwritten ones masked
+            positions = self.position + self.offsets[:n]
+            return positions, self.masks[positions]
+        end = self.length + n
+        # one new token sees everything before it; a chunk, the cache and itself up to each token
+        return self.offsets[self.length:end], None if n == 1 else self.masks[self.length:end, :end]
 
-    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def append(self, layer: int, kv: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Store the new keys and values [2, B, heads, n, head_dim] at `positions`; -> all those to attend to."""
         if self.static:
-            self.kv[layer, 0].index_copy_(2, positions, k)
-            self.kv[layer, 1].index_copy_(2, positions, v)
-            return self.kv[layer, 0], self.kv[layer, 1]
-        end = self.length + k.shape[2]
-        self.kv[layer, 0, :, :, self.length:end] = k
-        self.kv[layer, 1, :, :, self.length:end] = v
-        return self.kv[layer, 0, :, :, :end], self.kv[layer, 1, :, :, :end]
+            return self.kv[layer].index_copy_(3, positions, kv)
+        end = self.length + kv.shape[3]
+        self.kv[layer, :, :, :, self.length:end] = kv
+        return self.kv[layer, :, :, :, :end]
 
     def advance(self, n: int) -> None:
         self.length += n
@@ -102,11 +98,12 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, cache: KVCache | None, layer: int, positions: torch.Tensor,
                 mask: torch.Tensor | None) -> torch.Tensor:
         b, n, d = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        qkv = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, kv = qkv[0], qkv[1:]  # keys and values together: one cache write
         if cache is not None:
-            k, v = cache.append(layer, k, v, positions)
+            kv = cache.append(layer, kv, positions)
         y = F.scaled_dot_product_attention(  # without a cache: a whole causal sequence
-            q, k, v, attn_mask=mask, is_causal=cache is None, dropout_p=self.dropout if self.training else 0.0
+            q, kv[0], kv[1], attn_mask=mask, is_causal=cache is None, dropout_p=self.dropout if self.training else 0.0
         )
         return self.resid_drop(self.proj(y.transpose(1, 2).reshape(b, n, d)))
 

@@ -15,21 +15,21 @@ def test_paper_size():
 
 
 def test_lambda_returns_against_the_definition():
-    rewards = torch.tensor([[1.0, 0.0, 2.0, 0.5]])
+    rewards = torch.tensor([[1.0, 0.0, 2.0]])  # 3 steps between 4 states
     values = torch.tensor([[0.5, 1.0, -1.0, 3.0]])
-    ends = torch.tensor([[False, True, False, False]])
+    ends = torch.tensor([[False, True, False]])
     g, lam = 0.9, 0.8
     got = lambda_returns(rewards, values, ends, g, lam)[0].tolist()
-    g3 = 3.0
+    g3 = 3.0  # the last state's value bootstraps
     g2 = 2.0 + g * ((1 - lam) * 3.0 + lam * g3)
     g1 = 0.0  # the episode ends after step 1: nothing after it counts
     g0 = 1.0 + g * ((1 - lam) * 1.0 + lam * g1)
-    assert torch.allclose(torch.tensor(got), torch.tensor([g0, g1, g2, g3]))
+    assert torch.allclose(torch.tensor(got), torch.tensor([g0, g1, g2]))
     # lambda = 1 gives discounted Monte-Carlo returns bootstrapped at the end; lambda = 0 one-step TD targets.
     mc = lambda_returns(rewards, values, torch.zeros_like(ends), g, 1.0)[0]
     assert torch.isclose(mc[0], torch.tensor(1.0 + g * 0.0 + g**2 * 2.0 + g**3 * 3.0))
     td = lambda_returns(rewards, values, torch.zeros_like(ends), g, 0.0)[0]
-    assert torch.allclose(td[:-1], rewards[0, :-1] + g * values[0, 1:])
+    assert torch.allclose(td, rewards[0] + g * values[0, 1:])
 
 
 def test_imagined_rollout_shapes_and_a_loss_that_trains_only_the_actor_critic():
@@ -41,9 +41,9 @@ def test_imagined_rollout_shapes_and_a_loss_that_trains_only_the_actor_critic():
     tokens = agent.tokenizer.tokenize(frames, mask)
     seen = agent.tokenizer.detokenize(tokens, mask)
     traj = imagine(agent.actor_critic, agent.tokenizer, Dream(agent.world_model, 5), tokens, seen, mask, horizon=6)
-    assert traj["logits"].shape == (5, 6, 3)
-    for key in ("values", "actions", "rewards", "ends"):
-        assert traj[key].shape == (5, 6)
+    assert traj["values"].shape == (5, 6) and traj["logits"].shape == (5, 5, 3)  # 6 states, 5 steps between
+    for key in ("actions", "rewards", "ends"):
+        assert traj[key].shape == (5, 5)
     assert set(traj["rewards"].unique().tolist()) <= {-1.0, 0.0, 1.0}
     loss, logs = agent.actor_critic.compute_loss(traj)
     loss.backward()
@@ -114,7 +114,7 @@ def test_a_dream_under_autocast_computes_what_autocast_computes_with_the_trained
         with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():  # one context a step, as in training
             dream.restart(tokens)
             reference = Context(wm, 4, static=True)
-            reference.feed(wm.frame_embed(tokens))
+            reference.feed(wm.frame_embed(tokens[:, :-1]))  # the last token waits for the action, as in a Dream
             for embed in (lambda m: m.action_embed(actions), lambda m: m.frame_embed(tokens[:, 0])):
                 assert torch.equal(dream.context.feed(embed(dream.world_model)[:, None]), reference.feed(embed(wm)[:, None]))
         with torch.no_grad():  # an update of the world model: the next restart takes the new weights
@@ -136,11 +136,11 @@ def test_no_loss_after_the_first_imagined_end_when_masked():
     torch.manual_seed(0)
     cfg = catch().actor_critic
     ac = ActorCritic(cfg, 3)
-    traj = {"logits": torch.randn(2, 5, 3, requires_grad=True), "values": torch.randn(2, 5, requires_grad=True),
-            "actions": torch.randint(0, 3, (2, 5)), "rewards": torch.zeros(2, 5),
-            "ends": torch.tensor([[False, True, False, False, False], [False] * 5])}
+    traj = {"logits": torch.randn(2, 4, 3, requires_grad=True), "values": torch.randn(2, 5, requires_grad=True),
+            "actions": torch.randint(0, 3, (2, 4)), "rewards": torch.zeros(2, 4),
+            "ends": torch.tensor([[False, True, False, False], [False] * 4])}
     noisy = {k: v.detach().clone() for k, v in traj.items()}
-    noisy["logits"][0, 2:] += 5 * torch.randn(3, 3)
+    noisy["logits"][0, 2:] += 5 * torch.randn(2, 3)
     noisy["values"][0, 2:] += 5
     noisy["rewards"][0, 2:] = -1.0
     for masked in (True, False):

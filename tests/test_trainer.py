@@ -110,6 +110,11 @@ def test_unknown_speed_settings_are_one_line_errors(tmp_path, key, value, valid)
         Trainer(new_run(tmp_path, [f"{key}={value}"]))
 
 
+def test_a_horizon_without_an_imagined_step_is_a_one_line_error(tmp_path):
+    with pytest.raises(ConfigError, match="^actor_critic.horizon=1 imagines nothing; valid: 2 or more$"):
+        Trainer(new_run(tmp_path, ["actor_critic.horizon=1"]))
+
+
 def test_the_optimised_and_the_reference_mode_give_the_same_losses_on_the_same_batch(tmp_path):
     """The speed-ups keep the algorithm end to end: with the key-value cache, the token cache and torch.compile
     (on here, as on a GPU) or without them (perf's reference mode), the same collected data and random streams
