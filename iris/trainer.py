@@ -32,9 +32,18 @@ CHECKPOINT = "checkpoint.pt"
 
 
 def pick_device(name: str) -> torch.device:
+    """auto (CUDA where there is a GPU, else the CPU), cpu, cuda or cuda:N."""
     torch.set_flush_denormal(True)  # tiny activations from small initial weights made CPU convolutions ~7x slower
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    kind, _, number = name.partition(":")
+    if kind not in ("cpu", "cuda") or (number and (kind == "cpu" or not number.isdigit())):
+        raise ConfigError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}, but torch finds no CUDA device here; valid here: auto, cpu")
+    if number and int(number) >= torch.cuda.device_count():
+        raise ConfigError(f"device {name!r}, but there are {torch.cuda.device_count()} CUDA devices here; valid: "
+                          f"auto, cpu, cuda, cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return torch.device(name)
 
 

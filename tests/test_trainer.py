@@ -14,7 +14,7 @@ from benchmark.cli import main
 from iris import rundir
 from iris.config import resolve
 from iris.errors import ConfigError, NonFiniteLoss
-from iris.trainer import Trainer, train
+from iris.trainer import Trainer, pick_device, train
 
 QUICK = [
     "training.epochs=4", "training.collect_steps=32", "training.collect_envs=4", "training.eval_every=2",
@@ -108,6 +108,18 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
 def test_unknown_speed_settings_are_one_line_errors(tmp_path, key, value, valid):
     with pytest.raises(ConfigError, match=f"^unknown {key} '{value}'; valid: {valid}$"):
         Trainer(new_run(tmp_path, [f"{key}={value}"]))
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", "cpu:0"])
+def test_an_unknown_device_is_a_one_line_error(device):
+    with pytest.raises(ConfigError, match=f"^unknown device '{device}'; valid: auto, cpu, cuda, cuda:N$"):
+        pick_device(device)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
+    with pytest.raises(ConfigError, match="^device 'cuda', but torch finds no CUDA device here; valid here: auto, cpu$"):
+        Trainer(new_run(tmp_path, ["training.device=cuda"]))
 
 
 def test_a_horizon_without_an_imagined_step_is_a_one_line_error(tmp_path):
