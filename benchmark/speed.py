@@ -84,7 +84,8 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
             imagine(trainer.agent.actor_critic, trainer.agent.tokenizer, trainer.dream(), *batch, ac.horizon)
 
     dream(batches.pop())
-    out[("imagination", "imagined steps/s")] = steps * ac.batch_size * ac.horizon / timed(lambda: [dream(b) for b in batches], dev)
+    imagined = steps * ac.batch_size * (ac.horizon - 1)  # a rollout of H states imagines the H - 1 steps between them
+    out[("imagination", "imagined steps/s")] = imagined / timed(lambda: [dream(b) for b in batches], dev)
     # The steps above ran with a warm token cache (a small store); an epoch also encodes each frame it samples
     # once, and decodes each burn-in frame once: S draws from the N frames of a full store hit N (1 - e^(-S/N))
     # distinct ones.
