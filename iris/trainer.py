@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from iris import rundir
-from iris.agent import Agent, place
+from iris.agent import Agent
 from iris.collect import Collector, evaluate
 from iris.config import Config
 from iris.errors import ConfigError, NonFiniteLoss
@@ -110,7 +110,7 @@ class Trainer:
         random.seed(self.seed)
         torch.manual_seed(self.seed)
         self.rng = np.random.default_rng(self.seed)
-        self.agent = place(Agent(self.cfg, num_actions(self.cfg.env.game)), self.device).eval()  # update() trains one at a time
+        self.agent = Agent(self.cfg, num_actions(self.cfg.env.game)).to(self.device).eval()  # update() trains one at a time
         self._dream: Dream | None = None
         self.optimizers = make_optimizers(self.agent, self.cfg)
         self.lpips = load_lpips(self.cfg.tokenizer.lpips_weights).to(self.device) if self.cfg.tokenizer.perceptual_weight > 0 else None
@@ -355,7 +355,7 @@ def load_agent(run_dir: Path, device: str = "auto") -> tuple[Agent, Config, dict
         raise ConfigError(f"{run_dir} holds no trained run (spec.json and {CHECKPOINT} are needed)")
     cfg = rundir.spec_config(spec)
     dev = pick_device(device)
-    agent = place(Agent(cfg, num_actions(cfg.env.game)), dev)
+    agent = Agent(cfg, num_actions(cfg.env.game)).to(dev)
     state = torch.load(run_dir / CHECKPOINT, map_location=dev, weights_only=False)
     agent.load_state_dict(state["agent"])
     in_progress = [buf.to_episode() for buf in state["collector"]["buffers"] if buf.actions]

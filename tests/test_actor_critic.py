@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from iris.actor_critic import ActorCritic, lambda_returns
-from iris.agent import Agent, place
+from iris.agent import Agent
 from iris.config import catch, paper
 from iris.imagination import Dream, GraphedDream, imagine, sample
 from iris.world_model import Context
@@ -56,17 +56,6 @@ def test_imagined_rollout_shapes_and_a_loss_that_trains_only_the_actor_critic():
     a = imagine(agent.actor_critic, agent.tokenizer, greedy, tokens, seen, mask, horizon=12)
     b = imagine(agent.actor_critic, agent.tokenizer, greedy, tokens, seen, mask, horizon=12)
     assert torch.equal(a["actions"], b["actions"]) and torch.equal(a["rewards"], b["rewards"])
-
-
-def test_placed_on_the_cpu_the_cnn_is_channels_last_and_computes_the_same():
-    torch.manual_seed(0)
-    agent = Agent(catch(), 3)
-    frames, state = torch.rand(4, 3, SIZE, SIZE) * 2 - 1, agent.actor_critic.initial_state(4)
-    expected = agent.actor_critic(frames, state)[:2]
-    placed = place(agent, torch.device("cpu"))
-    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in placed.actor_critic.cnn.parameters() if p.dim() == 4)
-    for got, want in zip(placed.actor_critic(frames, state)[:2], expected):
-        assert torch.allclose(got, want, atol=1e-5)
 
 
 def test_burn_in_is_the_actor_critic_stepped_over_the_real_frames():
