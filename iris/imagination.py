@@ -48,14 +48,14 @@ class Dream:
     def __init__(self, world_model: WorldModel, batch: int, use_cache: bool = True, greedy: bool = False,
                  static: bool = False):
         self.trained, self.greedy = world_model, greedy
-        device = world_model.pos_embed.weight.device.type
-        if torch.is_autocast_enabled(device):
-            world_model = with_linear_weights_in(world_model, torch.get_autocast_dtype(device))
+        device = world_model.pos_embed.weight.device
+        if torch.is_autocast_enabled(device.type):
+            world_model = with_linear_weights_in(world_model, torch.get_autocast_dtype(device.type))
         self.world_model = world_model
         self.context = Context(world_model, batch, use_cache, static)
         # A frame's last token predicts nothing (the action after it is the policy's): it waits, in a fixed buffer
         # (CUDA graphs), to share the pass of that action.
-        self.last_token = torch.zeros(batch, dtype=torch.long, device=world_model.pos_embed.weight.device)
+        self.last_token = torch.zeros(batch, dtype=torch.long, device=device)
 
     @torch.no_grad()
     def restart(self, tokens: torch.Tensor) -> None:
