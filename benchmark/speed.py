@@ -23,7 +23,8 @@ from iris.config import resolve
 from iris.imagination import imagine
 from iris.lpips import LPIPS, weights_path
 from iris.tokenizer import to_device
-from iris.trainer import Trainer, pick_device
+from iris.runtime import pick_device
+from iris.trainer import Trainer
 
 REFERENCE = ["training.kv_cache=false", "training.precision=fp32", "training.cuda_graphs=false", "training.token_cache=false",
              "training.compile=off"]
@@ -75,7 +76,7 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
     batches = []
     with trainer.autocast(), torch.no_grad():
         for _ in range(steps + 1):
-            seg = trainer.segments(ac.batch_size, ac.burn_in, from_start=False)
+            seg = trainer.segments(ac.batch_size, ac.burn_in + 1, from_start=False)
             tokens = trainer.tokenize(seg)
             batches.append((tokens, trainer.detokenize(tokens, seg), to_device(seg["mask"], dev)))
 
@@ -96,7 +97,7 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
         decode_rate = len(frames) / timed(lambda: trainer.agent.tokenizer.detokenize(tokens), dev)
     stored = t.collect_until_epoch * t.collect_steps
     distinct = lambda draws: stored * -math.expm1(-draws / stored)
-    ac_draws = ac.steps_per_epoch * ac.batch_size * ac.burn_in
+    ac_draws = ac.steps_per_epoch * ac.batch_size * (ac.burn_in + 1)
     wm_draws = wm.steps_per_epoch * wm.batch_size * wm.max_blocks
     fill = distinct(wm_draws + ac_draws) / encode_rate + distinct(ac_draws) / decode_rate if t.token_cache else 0.0
     out[("token cache fill per epoch", "s")] = fill

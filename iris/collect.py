@@ -1,7 +1,8 @@
 """Acting in real environments: collecting training episodes and evaluating the policy.
 
-The collector's envs, their current frames, the policy's LSTM state and the episodes in progress persist
-across epochs and go into the checkpoint, so a resumed run continues exactly where it stopped.
+The collector's envs, their current frames and the episodes in progress persist across epochs and go into the
+checkpoint, so a resumed run continues exactly where it stopped. As in the official code, each collection starts
+the policy's LSTM afresh and burns it in, with the current weights, on the last frames of each episode in progress.
 """
 
 from __future__ import annotations
@@ -42,15 +43,17 @@ class EpisodeBuffer:
 
 
 def run_policy(agent: Agent, vec, obs: np.ndarray, state, buffers: list[EpisodeBuffer], steps: int,
-               temperature: float, epsilon: float, device: torch.device, progress: str | None = None):
-    """Step every env `steps` times with the policy. Returns ([(env index, finished buffer)], obs, LSTM state)."""
+               temperature: float, epsilon: float, device: torch.device, progress: str | None = None,
+               time_limit_is_end: bool = True):
+    """Step every env `steps` times with the policy. Returns ([(env index, finished buffer)], obs, LSTM state).
+    A step's end flag is its termination, or its time-limit cut too where time_limit_is_end."""
     finished: list[tuple[int, EpisodeBuffer]] = []
     for _ in tqdm(range(steps), desc=progress, leave=False, disable=True if progress is None else None):
         actions, state = agent.act(torch.from_numpy(obs).to(device), state, temperature, epsilon)
         actions = actions.cpu().numpy()
         next_obs, rewards, terminated, truncated, _ = vec.step(actions)
         for i, buf in enumerate(buffers):
-            buf.add(obs[i], int(actions[i]), float(rewards[i]), bool(terminated[i]))
+            buf.add(obs[i], int(actions[i]), float(rewards[i]), bool(terminated[i] or (truncated[i] and time_limit_is_end)))
             if terminated[i] or truncated[i]:
                 buf.truncated = bool(truncated[i] and not terminated[i])
                 finished.append((i, buf))
@@ -62,32 +65,48 @@ def run_policy(agent: Agent, vec, obs: np.ndarray, state, buffers: list[EpisodeB
 
 
 class Collector:
-    def __init__(self, cfg: EnvConfig, num_envs: int, seed: int, device: torch.device):
+    def __init__(self, cfg: EnvConfig, num_envs: int, seed: int, device: torch.device, time_limit_is_end: bool = True):
         self.vec = make_vector_env(cfg, train=True, seed=seed, num_envs=num_envs)
         self.obs, _ = self.vec.reset()
-        self.device = device
-        self.state = None
+        self.device, self.time_limit_is_end = device, time_limit_is_end
         self.buffers = [EpisodeBuffer() for _ in range(num_envs)]
 
-    def collect(self, agent: Agent, steps: int, temperature: float, epsilon: float) -> list[Episode]:
+    def collect(self, agent: Agent, steps: int, temperature: float, epsilon: float, burn_in: int) -> list[Episode]:
         """`steps` env steps in all (spread over the envs); returns the episodes that finished."""
-        if self.state is None:
-            self.state = agent.actor_critic.initial_state(self.vec.num_envs)
         per_env = -(-steps // self.vec.num_envs)
-        finished, self.obs, self.state = run_policy(
-            agent, self.vec, self.obs, self.state, self.buffers, per_env, temperature, epsilon, self.device, "collect"
+        finished, self.obs, _ = run_policy(
+            agent, self.vec, self.obs, self.burnt_in_state(agent, burn_in), self.buffers, per_env, temperature, epsilon,
+            self.device, "collect", self.time_limit_is_end,
         )
         return [buf.to_episode() for _, buf in finished]
+
+    @torch.no_grad()
+    def burnt_in_state(self, agent: Agent, burn_in: int):
+        """A blank LSTM that has read the reconstructions of the last `burn_in` frames of each episode in progress
+        (rows of envs that just reset stay blank)."""
+        n = self.vec.num_envs
+        frames = np.zeros((n, burn_in, *self.obs.shape[1:]), np.uint8)
+        mask = np.zeros((n, burn_in), bool)
+        for i, buf in enumerate(self.buffers):
+            last = buf.observations[-burn_in:] if burn_in else []
+            if last:
+                frames[i, burn_in - len(last):] = np.stack(last)
+                mask[i, burn_in - len(last):] = True
+        if not mask.any():
+            return agent.actor_critic.initial_state(n)
+        frames, mask = torch.from_numpy(frames).to(self.device), torch.from_numpy(mask).to(self.device)
+        seen = agent.tokenizer.detokenize(agent.tokenizer.tokenize(frames, mask), mask)
+        return agent.actor_critic.burn_in(seen, mask)
 
     def in_progress(self) -> list[Episode]:
         return [buf.to_episode() for buf in self.buffers if buf.actions]
 
     def state_dict(self) -> dict:
-        return {"envs": vector_state(self.vec), "obs": self.obs, "lstm": self.state, "buffers": self.buffers}
+        return {"envs": vector_state(self.vec), "obs": self.obs, "buffers": self.buffers}
 
     def load_state_dict(self, saved: dict) -> None:
         set_vector_state(self.vec, saved["envs"])
-        self.obs, self.state, self.buffers = saved["obs"], saved["lstm"], saved["buffers"]
+        self.obs, self.buffers = saved["obs"], saved["buffers"]
 
 
 @torch.no_grad()

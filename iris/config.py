@@ -1,7 +1,8 @@
 """Typed configuration: one dataclass per component, named presets, `section.key=value` overrides.
 
 `paper` holds the paper's settings (Micheli et al. 2023, appendix and official code). `tiny` keeps the
-algorithm but shrinks networks and schedule so a run takes minutes on a CPU. `catch` is `tiny`
+algorithm but shrinks networks and schedule so a run takes minutes on a CPU; `small` is tiny's networks on the
+paper's schedule shape, long enough to learn a real Atari game on a CPU in ~90 minutes. `catch` is `tiny`
 re-tuned for the built-in Catch game, with the fixes a small IRIS needed to learn it on a CPU
 (each one a named option below, off in `paper`).
 A preset may also be a YAML file `{base: PRESET, set: {section.key: value}}` (what `tune --export` writes).
@@ -73,7 +74,7 @@ class WorldModelConfig:
 class ActorCriticConfig:
     channels: tuple[int, ...] = (32, 32, 64, 64)
     lstm_dim: int = 512
-    burn_in: int = 20  # real frames that set the LSTM state before imagining
+    burn_in: int = 20  # real frames that set the LSTM state; imagination starts from the frame after them
     horizon: int = 20  # imagined steps
     gamma: float = 0.995
     lam: float = 0.95  # lambda of the lambda-returns
@@ -101,6 +102,13 @@ class TrainingConfig:
     eval_temperature: float = 0.5
     final_eval_episodes: int = 100
     random_baseline_episodes: int = 0  # > 0: the final evaluation also plays a uniformly random policy (catch: 256)
+    # How every component's batches are drawn. episode (official): an episode uniformly, then a step uniformly in it
+    # (segments start or end there), so a 10-step life beside a 990-step one gets half the draws. step: uniformly
+    # over all stored steps (long episodes weigh by their length; 1.4% of the segments for that 10-step life).
+    sampling: str = "episode"
+    # Official: a time-limit cut is stored as an episode end (its TimeLimit `done`), so the end head learns it and the
+    # lambda-returns stop there. False departs: only real terminations are ends (the cut is not the game's doing).
+    time_limit_is_end: bool = True
     device: str = "auto"  # auto | cpu | cuda
     # Speed, not algorithm (iris-bench perf compares them with the reference mode: no cache, fp32):
     precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32; master weights stay fp32
@@ -108,6 +116,18 @@ class TrainingConfig:
     cuda_graphs: bool = True  # on CUDA, with the cache: each imagined step replays one captured CUDA graph
     token_cache: bool = True  # each stored frame is encoded (and decoded for burn-ins) at most once per epoch
     compile: str = "auto"  # auto (on CUDA) | on | off: torch.compile the convolutional nets (iris.trainer.compile_nets)
+    # CUDA: torch's deterministic algorithms and a fixed cuBLAS workspace, so reruns of a seed are bit-identical
+    # (slower). The CPU always runs deterministically (iris.runtime).
+    deterministic: bool = False
+
+
+# The values a string option takes; resolve() checks them before anything is written.
+CHOICES = {
+    "training.sampling": ("episode", "step"),
+    "training.device": ("auto", "cpu", "cuda", "cuda:N"),
+    "training.precision": ("auto", "bf16", "fp32"),
+    "training.compile": ("auto", "on", "off"),
+}
 
 
 @dataclass
@@ -192,7 +212,24 @@ def catch() -> Config:
     )
 
 
-PRESETS = {"paper": paper, "tiny": tiny, "catch": catch}
+def small() -> Config:
+    """The paper's algorithm and schedule shape on a real Atari game within ~90 minutes of 2 CPU cores: tiny's networks,
+    200 epochs of 200 env steps (40k), each component starting at the paper's fraction of the schedule (tokenizer
+    5/600, world model 25/600, actor-critic 50/600) and taking 20 steps an epoch instead of 200, so learning rates are
+    3x the paper's. Against codebook collapse of the small tokenizer, catch's two named fixes (normalised codes,
+    early re-seeding); no LPIPS (its weights are not here)."""
+    cfg = tiny()
+    cfg.tokenizer.normalize_codes, cfg.tokenizer.code_reset_steps, cfg.tokenizer.lr = True, 300, 3e-4
+    cfg.tokenizer.start_after_epoch, cfg.world_model.start_after_epoch, cfg.actor_critic.start_after_epoch = 2, 8, 17
+    cfg.world_model.lr, cfg.actor_critic.lr = 3e-4, 3e-4
+    cfg.training = TrainingConfig(
+        epochs=200, collect_steps=200, collect_until_epoch=200, eval_every=20, eval_episodes=8, final_eval_episodes=100,
+        random_baseline_episodes=100,
+    )
+    return cfg
+
+
+PRESETS = {"paper": paper, "tiny": tiny, "catch": catch, "small": small}
 
 
 def load_preset(name: str) -> Config:
@@ -273,9 +310,24 @@ def _type_name(kind: object) -> str:
 
 
 def resolve(preset: str, overrides: list[str] = (), game: str | None = None) -> Config:
-    """Preset, then --game, then --set overrides (the order the CLI promises)."""
+    """Preset, then --game, then --set overrides (the order the CLI promises), checked."""
     cfg = load_preset(preset)
     if game is not None:
         cfg.env.game = game
-    return apply_overrides(cfg, list(overrides))
+    return validate(apply_overrides(cfg, list(overrides)))
+
+
+def validate(cfg: Config) -> Config:
+    """One-line errors for values of the right type that no run accepts."""
+    flat = cfg.flat()
+    for key, valid in CHOICES.items():
+        value = flat[key]
+        if value not in valid and not (key == "training.device" and value.startswith("cuda:") and value[5:].isdigit()):
+            raise ConfigError(f"unknown {key} {value!r}; valid: {', '.join(valid)}")
+    for key in ("training.epochs", "training.collect_steps", "training.collect_envs", "training.final_eval_episodes"):
+        if flat[key] < 1:
+            raise ConfigError(f"{key}={flat[key]} must be 1 or more")
+    if cfg.actor_critic.horizon < 2:  # the actor-critic learns from the steps between imagined states
+        raise ConfigError(f"actor_critic.horizon={cfg.actor_critic.horizon} imagines nothing; valid: 2 or more")
+    return cfg
 

@@ -2,7 +2,8 @@
 
 Files are written atomically (temporary file, fsync, rename), so a killed writer leaves only whole
 episodes plus perhaps a hidden temporary file, which the next open deletes. Sampling keeps no copy of
-the frames: a cumulative step count maps a uniform step index to (episode, step).
+the frames: it draws (episode, step) pairs, by episode as the official IRIS code does (an episode uniformly, then
+a step uniformly inside it) or, under `sampling="step"`, uniformly over all stored steps.
 """
 
 from __future__ import annotations
@@ -47,9 +48,13 @@ class Episode:
 
 
 class EpisodeStore:
-    """Episodes in `directory` as <id>.npz, ids 0, 1, 2, ... in the order they were added."""
+    """Episodes in `directory` as <id>.npz, ids 0, 1, 2, ... in the order they were added; `sampling` is how
+    batches draw them (iris.config.TrainingConfig.sampling)."""
 
-    def __init__(self, directory: str | Path):
+    def __init__(self, directory: str | Path, sampling: str = "episode"):
+        if sampling not in ("episode", "step"):
+            raise ValueError(f"unknown sampling {sampling!r}; valid: episode, step")
+        self.sampling = sampling
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         for tmp in self.directory.glob(".*.tmp"):  # unfinished writes of a killed writer (one writer per store)
@@ -112,9 +117,14 @@ class EpisodeStore:
         self._reindex()
 
     def _sample_steps(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(episode index, step in episode) for batch_size steps drawn uniformly over all stored steps."""
+        """(episode index, step in episode) for batch_size draws: an episode uniformly, then a step uniformly in it;
+        or, sampling "step", a step uniformly over all stored steps."""
         if not self._sampled:
             raise ValueError(f"cannot sample from an empty episode store ({self.directory})")
+        if self.sampling == "episode":
+            episode_index = rng.integers(len(self._sampled), size=batch_size)
+            lengths = self._step_ends[episode_index] - self._step_starts[episode_index]
+            return episode_index, rng.integers(lengths)
         steps = rng.integers(self.num_steps, size=batch_size)
         episode_index = np.searchsorted(self._step_ends, steps, side="right")
         return episode_index, steps - self._step_starts[episode_index]
@@ -123,7 +133,7 @@ class EpisodeStore:
         return np.stack([self._sampled[e].observations[t] for e, t in zip(*self._sample_steps(batch_size, rng))])
 
     def sample_segments(self, batch_size: int, length: int, rng: np.random.Generator, from_start: bool) -> dict[str, np.ndarray]:
-        """Segments of `length` steps around a uniformly drawn step, zero-padded where they leave their episode
+        """Segments of `length` steps around a drawn step (_sample_steps), zero-padded where they leave their episode
         (mask False there). from_start: the drawn step comes first and padding follows the episode's end, so
         real steps sit at the same positions as in an imagined rollout (world model); else the drawn step
         comes last and padding precedes the episode's start, so the last frame is real (burn-in).

@@ -62,9 +62,12 @@ class LPIPS(nn.Module):
                 out.append(F.normalize(h, dim=1, eps=1e-10))
         return out
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """x, y float [B, 3, H, W] in [-1, 1] -> distance [B]."""
-        return sum(lin((a - b).pow(2)).mean(dim=(1, 2, 3)) for lin, a, b in zip(self.lins, self.taps(x), self.taps(y)))
+    def forward(self, x: torch.Tensor, y: torch.Tensor, dropout: bool = False) -> torch.Tensor:
+        """x, y float [B, 3, H, W] in [-1, 1] -> distance [B]. dropout: Dropout(0.5) before each learned 1x1 layer,
+        as LPIPS's own layers have it and the official IRIS trainer leaves it on in every tokenizer update (its
+        agent.train() reaches them); the perceptual term of the published training is that noisy one."""
+        return sum(lin(F.dropout((a - b).pow(2), 0.5, dropout)).mean(dim=(1, 2, 3))
+                   for lin, a, b in zip(self.lins, self.taps(x), self.taps(y)))
 
 
 def load_lpips(configured_path: str = "") -> LPIPS:

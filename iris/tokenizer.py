@@ -113,7 +113,7 @@ class Tokenizer(nn.Module):
             terms["l2"] = self.cfg.l2_weight * (x - x_rec).pow(2).mean()
         if self.cfg.perceptual_weight > 0:
             assert lpips is not None, "perceptual_weight > 0 needs the LPIPS network (iris.lpips.load_lpips)"
-            terms["perceptual"] = self.cfg.perceptual_weight * lpips(x, x_rec).mean()
+            terms["perceptual"] = self.cfg.perceptual_weight * lpips(x, x_rec, dropout=self.training).mean()
         loss = sum(terms.values())
         logged = {k: v.detach() for k, v in terms.items()}
         # (bincount would ask the host for the largest token: a wait for the GPU at every step)

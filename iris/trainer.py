@@ -19,52 +19,17 @@ from tqdm import tqdm
 from iris import rundir
 from iris.agent import Agent
 from iris.collect import Collector, evaluate
-from iris.config import Config
+from iris.config import Config, validate
 from iris.errors import ConfigError, NonFiniteLoss
 from iris.dream import write_dream
 from iris.envs import num_actions
 from iris.episodes import Episode, EpisodeStore
 from iris.imagination import Dream, imagine, new_dream
 from iris.lpips import load_lpips
+from iris.runtime import pick_device, set_up_runtime
 from iris.tokenizer import TokenCache, to_device
 
 CHECKPOINT = "checkpoint.pt"
-
-
-def pick_device(name: str) -> torch.device:
-    """auto (CUDA where there is a GPU, else the CPU), cpu, cuda or cuda:N."""
-    torch.set_flush_denormal(True)  # tiny activations from small initial weights made CPU convolutions ~7x slower
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    kind, _, number = name.partition(":")
-    if kind not in ("cpu", "cuda") or (number and (kind == "cpu" or not number.isdigit())):
-        raise ConfigError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r}, but torch finds no CUDA device here; valid here: auto, cpu")
-    if number and int(number) >= torch.cuda.device_count():
-        raise ConfigError(f"device {name!r}, but there are {torch.cuda.device_count()} CUDA devices here; valid: "
-                          f"auto, cpu, cuda, cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    return torch.device(name)
-
-
-PRECISIONS = ("auto", "bf16", "fp32")
-
-
-def use_bf16(precision: str, device: torch.device) -> bool:
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown training.precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    if device.type == "cuda" and precision != "fp32":
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True  # what autocast leaves in fp32
-    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
-
-
-COMPILE = ("auto", "on", "off")
-
-
-def use_compile(setting: str, device: torch.device) -> bool:
-    if setting not in COMPILE:
-        raise ConfigError(f"unknown training.compile {setting!r}; valid: {', '.join(COMPILE)}")
-    return setting == "on" or (setting == "auto" and device.type == "cuda")
 
 
 def compile_nets(agent: Agent, lpips: torch.nn.Module | None) -> None:
@@ -102,11 +67,9 @@ class Trainer:
         spec = rundir.read_spec(self.run_dir)
         if spec is None:
             raise FileNotFoundError(f"{self.run_dir / 'spec.json'} is missing: create the run with iris.rundir.write_spec")
-        self.cfg, self.seed = rundir.spec_config(spec), int(spec["seed"])
-        self.device = pick_device(self.cfg.training.device)
-        self.bf16 = use_bf16(self.cfg.training.precision, self.device)
-        if self.cfg.actor_critic.horizon < 2:  # the actor-critic learns from the steps between imagined states
-            raise ConfigError(f"actor_critic.horizon={self.cfg.actor_critic.horizon} imagines nothing; valid: 2 or more")
+        self.cfg, self.seed = validate(rundir.spec_config(spec)), int(spec["seed"])
+        self.runtime = set_up_runtime(self.cfg.training)
+        self.device, self.bf16 = self.runtime.device, self.runtime.bf16
         random.seed(self.seed)
         torch.manual_seed(self.seed)
         self.rng = np.random.default_rng(self.seed)
@@ -114,10 +77,11 @@ class Trainer:
         self._dream: Dream | None = None
         self.optimizers = make_optimizers(self.agent, self.cfg)
         self.lpips = load_lpips(self.cfg.tokenizer.lpips_weights).to(self.device) if self.cfg.tokenizer.perceptual_weight > 0 else None
-        if use_compile(self.cfg.training.compile, self.device):
+        if self.runtime.compile:
             compile_nets(self.agent, self.lpips)
-        self.store = EpisodeStore(self.run_dir / "episodes")
-        self.collector = Collector(self.cfg.env, self.cfg.training.collect_envs, self.seed, self.device)
+        self.store = EpisodeStore(self.run_dir / "episodes", self.cfg.training.sampling)
+        self.collector = Collector(self.cfg.env, self.cfg.training.collect_envs, self.seed, self.device,
+                                   self.cfg.training.time_limit_is_end)
         self.epoch, self.env_steps, self.elapsed = 0, 0, 0.0
         self.last_test_return: float | None = None
         if (self.run_dir / CHECKPOINT).exists():
@@ -196,7 +160,7 @@ class Trainer:
 
     def actor_critic_loss(self) -> tuple[torch.Tensor, dict]:
         ac = self.cfg.actor_critic
-        seg = self.segments(ac.batch_size, ac.burn_in, from_start=False)
+        seg = self.segments(ac.batch_size, ac.burn_in + 1, from_start=False)  # burn_in real frames, then the start
         tokens = self.tokenize(seg)
         seen = self.detokenize(tokens, seg)  # the agent only ever sees reconstructions
         mask = to_device(seg["mask"], self.device)
@@ -229,7 +193,8 @@ class Trainer:
         """Act in the training envs for `steps` env steps; finished episodes go to disk, the rest are pending."""
         self.agent.eval()
         with self.autocast():
-            episodes = self.collector.collect(self.agent, steps, self.cfg.training.temperature, self.cfg.training.epsilon)
+            episodes = self.collector.collect(self.agent, steps, self.cfg.training.temperature, self.cfg.training.epsilon,
+                                              self.cfg.actor_critic.burn_in)
         for episode in episodes:
             self.store.add(episode)
         self.store.set_pending(self.collector.in_progress())
@@ -294,7 +259,7 @@ class Trainer:
             tqdm.write(final_summary(finished))
             return finished
         rundir.write_status(self.run_dir, state="running", epoch=self.epoch, epochs=t.epochs, env_steps=self.env_steps,
-                            error=None)
+                            error=None, runtime=self.runtime.record())
         last = t.epochs if max_epochs is None else min(t.epochs, self.epoch + max_epochs)
         try:
             while self.epoch < last:
@@ -317,7 +282,8 @@ class Trainer:
             if t.random_baseline_episodes > 0:  # the same test episodes, actions drawn uniformly
                 random_returns, _ = self.evaluate(t.random_baseline_episodes, temperature=math.inf)
                 extra["random_policy"] = {"episodes": len(random_returns), "mean": float(np.mean(random_returns))}
-            result = rundir.write_eval(self.run_dir, returns, lengths, self.env_steps, **extra)
+            result = rundir.write_eval(self.run_dir, returns, lengths, self.env_steps, runtime=self.runtime.record(),
+                                       wall_seconds=self.elapsed, seed=self.seed, **extra)
             latest = (self.store.episodes or self.store.pending)[-1]
             write_dream(self.agent, latest, self.run_dir / "dream.gif", self.run_dir / "reconstructions.png", seed=self.seed)
             rundir.write_status(self.run_dir, state="finished", last_test_return=result["mean"])

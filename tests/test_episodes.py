@@ -56,14 +56,42 @@ def test_truncate_drops_later_episodes(tmp_path):
     assert store.add(numbered_episode(3)) == 3
 
 
-def test_pending_episodes_are_sampled_but_not_written(tmp_path):
-    store = EpisodeStore(tmp_path)
+@pytest.mark.parametrize("sampling, share", [("episode", 0.5), ("step", 0.75)])
+def test_pending_episodes_are_sampled_but_not_written(tmp_path, sampling, share):
+    store = EpisodeStore(tmp_path, sampling)
     store.add(numbered_episode(0, 10))
     store.set_pending([numbered_episode(1, 30)])
     assert store.num_episodes == 1 and store.num_steps == 40
-    sampled = store.sample_segments(400, 1, np.random.default_rng(0), from_start=False)["actions"][:, 0] // 1000
-    assert 0.6 < sampled.mean() < 0.9  # 3/4 of the steps are the pending episode's
+    sampled = store.sample_segments(2000, 1, np.random.default_rng(0), from_start=False)["actions"][:, 0] // 1000
+    assert abs(sampled.mean() - share) < 0.04  # one of two episodes; 3/4 of the steps
     assert [p.name for p in tmp_path.iterdir()] == ["000000.npz"] and EpisodeStore(tmp_path).num_steps == 10
+
+
+@pytest.mark.parametrize("sampling", ["episode", "step"])
+def test_a_short_episode_beside_a_long_one_gets_its_rule_s_share(tmp_path, sampling):
+    """The official rule draws an episode uniformly, then a step in it: a 10-step life beside a 990-step one gets
+    half the draws (frames, and segments from their start or to their end); the step rule gives it 1%."""
+    store = EpisodeStore(tmp_path, sampling)
+    store.add(numbered_episode(0, 10, size=4))
+    store.add(numbered_episode(1, 990, size=4))
+    rng = np.random.default_rng(0)
+    n = 4000
+    expected = 0.5 if sampling == "episode" else 10 / 1000
+    tolerance = 4 * np.sqrt(expected * (1 - expected) / n)
+    for from_start in (True, False):
+        seg = store.sample_segments(n, 20, rng, from_start)
+        last = seg["actions"][:, 0 if from_start else -1]  # the drawn step: first or last of its segment
+        assert abs(np.mean(last // 1000 == 0) - expected) < tolerance
+        steps = last % 1000  # uniform inside the episode it drew
+        assert abs(steps[last // 1000 == 1].mean() - 989 / 2) < 30
+    short = {frame.tobytes() for frame in numbered_episode(0, 10, size=4).observations}
+    frames = store.sample_frames(n, rng)
+    assert abs(np.mean([frame.tobytes() in short for frame in frames]) - expected) < tolerance
+
+
+def test_an_unknown_sampling_rule_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown sampling 'uniform'; valid: episode, step"):
+        EpisodeStore(tmp_path, "uniform")
 
 
 def test_episode_and_store_check_their_input(tmp_path):
@@ -123,7 +151,9 @@ def test_sample_segments_pad_outside_their_episode(tmp_path, from_start):
             assert np.array_equal(seg[key][b, real], getattr(episodes[k], key)[window])
         drawn.append(sum(lengths[:k]) + step)
     counts = np.bincount(drawn, minlength=sum(lengths))
-    assert np.all(np.abs(counts - batch / sum(lengths)) < 150)  # the drawn step is uniform over steps (sd ~31)
+    # An episode uniformly, then a step uniformly in it: step s of episode k is drawn batch / 3 / lengths[k] times.
+    expected = np.concatenate([np.full(n, batch / len(lengths) / n) for n in lengths])
+    assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected))
 
 
 WRITER = """

@@ -14,7 +14,8 @@ from benchmark.cli import main
 from iris import rundir
 from iris.config import resolve
 from iris.errors import ConfigError, NonFiniteLoss
-from iris.trainer import Trainer, pick_device, train
+from iris.runtime import pick_device
+from iris.trainer import Trainer, train
 
 QUICK = [
     "training.epochs=4", "training.collect_steps=32", "training.collect_envs=4", "training.eval_every=2",
