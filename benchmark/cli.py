@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from iris.config import resolve
-from iris.errors import ConfigError, NonFiniteLoss
+from iris.errors import ConfigError, NonFiniteLoss, RunStateError
 
 
 def add_config_args(p: argparse.ArgumentParser, game: bool = True) -> None:
@@ -303,16 +304,23 @@ def add_train(sub) -> None:
 def run_train(args) -> None:
     from pathlib import Path
 
+    from benchmark import locks
     from iris import rundir
     from iris.envs import check_game
-    from iris.trainer import train
+    from iris.trainer import check_runnable, train
 
     cfg = resolve(args.preset, args.overrides, args.game)
     cfg.env.game = check_game(cfg.env.game)
+    check_runnable(cfg)  # before anything is written: a refused command leaves no run directory behind
     run_dir = args.run_dir or Path("runs") / f"{cfg.env.game}-{Path(args.preset).stem}-seed{args.seed}"
-    rundir.write_spec(run_dir, cfg, args.seed, args.preset, args.overrides)
-    print(f"run directory: {run_dir}")
-    train(run_dir)
+    lock = run_dir / locks.RUN_LOCK
+    with locks.hold(lock, owner=f"iris-bench train (pid {os.getpid()})") as got:
+        if not got:  # a campaign job or another train command: two trainers would write every epoch twice
+            raise ConfigError(f"{run_dir} is being trained by {locks.owner(lock) or 'another process'}; wait for it, "
+                              "or stop it (iris-bench cancel for a campaign job) and run this again to resume")
+        rundir.write_spec(run_dir, cfg, args.seed, args.preset, args.overrides)
+        print(f"run directory: {run_dir}")
+        train(run_dir)
     print_learning_curve(run_dir)
 
 
@@ -405,9 +413,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ConfigError, NonFiniteLoss) as e:
+    except (ConfigError, NonFiniteLoss, RunStateError) as e:
         print(f"iris-bench: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`iris-bench describe | head -1`): nothing left to tell
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 from benchmark import campaign as campaigns
 from benchmark import executors, jobs, locks, profiles, tracking
 from benchmark.status import RunView, views
+from iris.config import resolve
 from iris.errors import ConfigError
 
 # A paper-preset run measured 99 s an epoch on an H200 (`iris-bench perf --preset paper --device cuda`),
@@ -66,6 +67,11 @@ def make_plan(request: Request) -> Plan:
     profile = profiles.load(request.profile) if request.profile else None
     if request.max_parallel is not None and request.max_parallel < 1:
         raise ConfigError(f"--max-parallel must be 1 or more, got {request.max_parallel}")
+    # What every job would need, checked once here: not 130 jobs failing alike. The device only where the jobs run on
+    # this machine (a cluster's login node often has no GPU).
+    from iris.trainer import check_runnable  # torch: imported only when a plan is made
+
+    check_runnable(resolve(request.preset, request.overrides, request.games[0]), device=request.executor != "slurm")
     name = request.campaign or campaigns.default_name(request.preset)
     campaign = campaigns.plan(request.runs_root, name, request.preset, request.overrides, request.games, request.seeds)
     wanted = {campaigns.run_key(g, s) for g in request.games for s in request.seeds}

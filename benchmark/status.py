@@ -14,6 +14,7 @@ from pathlib import Path
 from benchmark import jobs, locks
 from benchmark.campaign import Campaign, split_key
 from iris import rundir
+from iris.errors import RunStateError
 
 STATES = ("finished", "running", "queued", "pending", "stopped", "failed")
 
@@ -34,12 +35,18 @@ class RunView:
 
 
 def is_finished(run_dir: Path) -> bool:
-    return (rundir.read_status(run_dir) or {}).get("state") == "finished"
+    try:
+        return (rundir.read_status(run_dir) or {}).get("state") == "finished"
+    except RunStateError:
+        return False
 
 
 def view(campaign: Campaign, key: str, live: dict[str, str]) -> RunView:
     run_dir = campaign.run_dir(key)
-    status = rundir.read_status(run_dir) or {}
+    try:
+        status = rundir.read_status(run_dir) or {}
+    except RunStateError as e:  # this run's line says so; the others are unaffected
+        status = {"state": "failed", "error": str(e)}
     lock = run_dir / locks.RUN_LOCK
     if status.get("state") == "finished":
         state, job = "finished", ""
@@ -85,7 +92,7 @@ def print_table(campaign: Campaign, runs: list[RunView]) -> None:
     for r in runs:
         ret = "" if r.last_test_return is None else f"{r.last_test_return:.2f}"
         beat = "" if r.heartbeat is None else f"{_age(now - r.heartbeat)} ago"
-        state = r.state if r.error is None or r.state != "failed" else f"failed: {r.error}"
+        state = r.state if r.error is None or r.state != "failed" else f"failed: {r.error.splitlines()[0]}"
         table.add_row(r.key, state, f"{r.epoch}/{r.epochs}", f"{r.env_steps:,}", ret, r.job, beat)
     Console().print(table)
     t = totals(runs)

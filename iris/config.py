@@ -238,7 +238,12 @@ def load_preset(name: str) -> Config:
         path = Path(name)
         if not path.is_file():
             raise ConfigError(f"preset file not found: {name}")
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"preset file {name} is not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("set") or {}, dict) or set(data) - {"base", "set"}:
+            raise ConfigError(f"preset file {name} must be a mapping {{base: PRESET, set: {{section.key: value}}}}")
         cfg = load_preset(str(data.get("base", "paper")))
         return apply_overrides(cfg, [f"{k}={_yaml_scalar(v)}" for k, v in (data.get("set") or {}).items()])
     if name not in PRESETS:

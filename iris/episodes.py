@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iris.errors import RunStateError
 from iris.rundir import atomic_write_bytes
 
 FIELDS = ("observations", "actions", "rewards", "ends")
@@ -64,8 +65,14 @@ class EpisodeStore:
         self.pending: list[Episode] = []  # episodes in progress: sampled too, not on disk
         self._reindex()  # an empty store has an (empty) index too
         for path in sorted(self.directory.glob("*.npz"), key=lambda p: int(p.stem)):
-            with np.load(path) as f:
-                episode = Episode(*(f[k] for k in FIELDS), truncated=bool(f["truncated"]))
+            if int(path.stem) != len(self.ids):
+                raise RunStateError(f"{self._path(len(self.ids))} is missing (episodes are numbered 0, 1, 2, ...): "
+                                    "restore it; training without it would give another run")
+            try:
+                with np.load(path) as f:
+                    episode = Episode(*(f[k] for k in FIELDS), truncated=bool(f["truncated"]))
+            except Exception as e:  # zip, npz or field errors of a damaged file
+                raise RunStateError(f"{path} is damaged ({type(e).__name__}: {e}): restore it from a copy") from None
             self._append(int(path.stem), episode)
 
     @property
@@ -111,6 +118,9 @@ class EpisodeStore:
 
     def truncate(self, num_episodes: int) -> None:
         """Keep only the first num_episodes (drop those collected after the checkpoint a run resumes from)."""
+        if num_episodes > self.num_episodes:
+            raise RunStateError(f"{self._path(self.num_episodes)} is missing: the checkpoint counts {num_episodes} "
+                                f"episodes, {self.directory} holds {self.num_episodes}; restore the missing files")
         for episode_id in self.ids[num_episodes:]:
             self._path(episode_id).unlink()
         del self.ids[num_episodes:], self.episodes[num_episodes:]

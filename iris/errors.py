@@ -7,3 +7,8 @@ class ConfigError(ValueError):
 
 class NonFiniteLoss(RuntimeError):
     """A loss became NaN or infinite: the run stops, its last good checkpoint stays."""
+
+
+class RunStateError(RuntimeError):
+    """A run's files are damaged or do not fit together: the message names the file and what to do. Nothing is
+    deleted on the way to this error."""

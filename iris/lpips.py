@@ -72,12 +72,18 @@ class LPIPS(nn.Module):
 
 def load_lpips(configured_path: str = "") -> LPIPS:
     """The frozen perceptual network from its local weights file, or a one-line error saying how to get it."""
+    path = require_weights(configured_path)
+    net = LPIPS()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net.eval().requires_grad_(False)
+
+
+def require_weights(configured_path: str = "") -> Path:
+    """The weights file's path, or the one-line error saying how to get it."""
     path = weights_path(configured_path)
     if not path.is_file():
         raise ConfigError(
             f"LPIPS weights not found at {path}: make them once as iris/lpips.py's docstring shows and set "
             "tokenizer.lpips_weights or $IRIS_LPIPS_WEIGHTS, or switch the term off with --set tokenizer.perceptual_weight=0"
         )
-    net = LPIPS()
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return net.eval().requires_grad_(False)
+    return path

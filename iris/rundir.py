@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from iris.config import Config
-from iris.errors import ConfigError
+from iris.errors import ConfigError, RunStateError
 
 STATES = ("pending", "running", "stopped", "finished", "failed")  # stopped: interrupted, resumable
 
@@ -46,10 +46,16 @@ def atomic_write_json(path: Path, obj: object) -> None:
 
 
 def read_json(path: Path) -> dict | None:
+    """The file's JSON object, None if it is absent, a RunStateError naming it if it is damaged."""
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunStateError(f"{path} is damaged ({e}): restore it from a copy, or move it away") from None
+    if not isinstance(data, dict):
+        raise RunStateError(f"{path} is damaged (a JSON {type(data).__name__}, not an object): restore it, or move it away")
+    return data
 
 
 def write_spec(run_dir: Path, config: Config, seed: int, preset: str, overrides: list[str]) -> dict:
@@ -108,11 +114,15 @@ def read_metrics(run_dir: Path) -> list[dict]:
     if not path.exists():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, 1):
         try:
             rows.append(json.loads(line))
-        except json.JSONDecodeError:  # a write cut off by a kill
-            continue
+        except json.JSONDecodeError:
+            if number == len(lines):  # a write cut off by a kill: that epoch is trained again
+                continue
+            raise RunStateError(f"{path} line {number} is damaged: repair or delete that line (epoch "
+                                f"{rows[-1]['epoch'] + 1 if rows else 1}); nothing was changed") from None
     return rows
 
 

@@ -20,12 +20,12 @@ from iris import rundir
 from iris.agent import Agent
 from iris.collect import Collector, evaluate
 from iris.config import Config, validate
-from iris.errors import ConfigError, NonFiniteLoss
+from iris.errors import ConfigError, NonFiniteLoss, RunStateError
 from iris.dream import write_dream
 from iris.envs import num_actions
 from iris.episodes import Episode, EpisodeStore
 from iris.imagination import Dream, imagine, new_dream
-from iris.lpips import load_lpips
+from iris.lpips import load_lpips, require_weights
 from iris.runtime import pick_device, set_up_runtime
 from iris.tokenizer import TokenCache, to_device
 
@@ -84,8 +84,13 @@ class Trainer:
                                    self.cfg.training.time_limit_is_end)
         self.epoch, self.env_steps, self.elapsed = 0, 0, 0.0
         self.last_test_return: float | None = None
+        for partial in self.run_dir.glob(f".{CHECKPOINT}.*.tmp"):  # a checkpoint write cut off by a kill
+            partial.unlink()
         if (self.run_dir / CHECKPOINT).exists():
             self.load_checkpoint()
+        else:  # stopped before its first checkpoint: what it collected and logged is redone, identically
+            self.store.truncate(0)
+            rundir.truncate_metrics(self.run_dir, 0)
         self.tokens = self.new_token_cache()  # renewed whenever the store or the tokenizer changes
 
     # ---- checkpoints -------------------------------------------------------------------------------
@@ -104,7 +109,7 @@ class Trainer:
         rundir.atomic_write_bytes(self.run_dir / CHECKPOINT, buffer.getvalue())
 
     def load_checkpoint(self) -> None:
-        state = torch.load(self.run_dir / CHECKPOINT, map_location=self.device, weights_only=False)
+        state = read_checkpoint(self.run_dir, self.device)
         self.agent.load_state_dict(state["agent"])
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
@@ -322,13 +327,37 @@ def load_agent(run_dir: Path, device: str = "auto") -> tuple[Agent, Config, dict
     cfg = rundir.spec_config(spec)
     dev = pick_device(device)
     agent = Agent(cfg, num_actions(cfg.env.game)).to(dev)
-    state = torch.load(run_dir / CHECKPOINT, map_location=dev, weights_only=False)
+    state = read_checkpoint(run_dir, dev)
     agent.load_state_dict(state["agent"])
     in_progress = [buf.to_episode() for buf in state["collector"]["buffers"] if buf.actions]
     return agent.eval(), cfg, {"epoch": state["epoch"], "env_steps": state["env_steps"], "device": dev,
                                "in_progress": in_progress}
 
 
+def check_runnable(cfg: Config, device: bool = True) -> None:
+    """What a run of `cfg` needs beyond a valid config: its device on this machine (unless device=False), and the LPIPS
+    weights file where the perceptual term is on. A one-line ConfigError otherwise, before anything is written."""
+    if device:
+        pick_device(cfg.training.device)
+    if cfg.tokenizer.perceptual_weight > 0:
+        require_weights(cfg.tokenizer.lpips_weights)
+
+
+def read_checkpoint(run_dir: Path, device: torch.device) -> dict:
+    path = Path(run_dir) / CHECKPOINT
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except Exception as e:  # a truncated or overwritten file: zip, pickle or storage errors
+        raise RunStateError(f"{path} is damaged ({type(e).__name__}): restore it from a copy, or move it away to "
+                            "train the run again from its start") from None
+
+
 def train(run_dir: Path, on_epoch: Callable[[dict], None] | None = None, max_epochs: int | None = None) -> dict | None:
-    """Train (or resume) the run in `run_dir`; returns the final evaluation, or None if stopped by max_epochs."""
-    return Trainer(run_dir).train(on_epoch, max_epochs)
+    """Train (or resume) the run in `run_dir`; returns the final evaluation, or None if stopped by max_epochs.
+    A run that cannot start (a missing weights file, a damaged file) is marked failed with the reason."""
+    try:
+        trainer = Trainer(run_dir)
+    except Exception as e:
+        rundir.write_status(run_dir, state="failed", error=f"{type(e).__name__}: {e}")
+        raise
+    return trainer.train(on_epoch, max_epochs)

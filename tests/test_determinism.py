@@ -1,0 +1,27 @@
+"""Same seed, same command, same machine: two fresh runs in separate processes give bit-identical weights."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from iris import rundir
+
+from test_trainer import QUICK, new_run, weights  # the shrunk catch run, seed 3
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_two_fresh_runs_of_one_seed_give_the_same_weights(tmp_path, threads):
+    runs = []
+    for name in ("a", "b"):
+        run = new_run(tmp_path / name, ["training.epochs=8"])
+        env = os.environ | {"OMP_NUM_THREADS": str(threads)}
+        subprocess.run([sys.executable, "-c", f"from iris.trainer import train; train({str(run)!r})"], env=env,
+                       check=True, capture_output=True, timeout=600)
+        runs.append(run)
+    a, b = (weights(run) for run in runs)
+    assert len(a) > 100 and all(torch.equal(a[k], b[k]) for k in a)
+    assert rundir.read_eval(runs[0])["returns"] == rundir.read_eval(runs[1])["returns"]
+    assert rundir.read_status(runs[0])["runtime"]["torch_threads"] == threads

@@ -1,0 +1,161 @@
+"""A run under faults, on real processes and real files: killed before its first checkpoint, trained twice at once,
+damaged or missing files, a run that cannot start, bad presets. Nothing is duplicated, nothing lost silently, and
+each failure is one line naming the file or value."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from benchmark.cli import main
+from iris import rundir
+from iris.config import resolve
+from iris.errors import ConfigError, RunStateError
+from iris.trainer import Trainer, train
+
+from test_trainer import QUICK, new_run, weights
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLOW_FIRST_EPOCH = ["training.epochs=2", "tokenizer.steps_per_epoch=40"]  # a wide window before the first checkpoint
+
+
+def cli(*args, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "benchmark.cli", *map(str, args)], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def train_args(run_dir, extra=()):
+    return ["train", "--preset", "catch", "--game", "Catch", "--seed", "3", "--run-dir", str(run_dir),
+            *(a for o in [*QUICK, *extra] for a in ("--set", o))]
+
+
+def test_a_run_killed_before_its_first_checkpoint_collects_nothing_twice(tmp_path):
+    straight = new_run(tmp_path / "straight", SLOW_FIRST_EPOCH)
+    Trainer(straight).train()
+    killed = new_run(tmp_path / "killed", SLOW_FIRST_EPOCH)
+    proc = subprocess.Popen([sys.executable, "-c", f"from iris.trainer import train; train({str(killed)!r})"])
+    try:
+        while not list((killed / "episodes").glob("*.npz")):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert not (killed / "checkpoint.pt").exists()  # killed inside epoch 1, episodes on disk
+    Trainer(killed).train()
+    assert sorted(p.name for p in (killed / "episodes").iterdir()) == sorted(p.name for p in (straight / "episodes").iterdir())
+    assert [r["epoch"] for r in rundir.read_metrics(killed)] == [1, 2]
+    a, b = weights(straight), weights(killed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_second_train_command_on_a_run_in_training_is_refused(tmp_path):
+    run = tmp_path / "run"
+    first = cli(*train_args(run, ["training.epochs=30"]))
+    try:
+        deadline = time.monotonic() + 120
+        while (rundir.read_status(run) or {}).get("state") != "running":
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.05)
+        second = cli(*train_args(run, ["training.epochs=30"]))
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 2
+        assert err.strip().splitlines() == [f"iris-bench: error: {run} is being trained by iris-bench train (pid "
+                                            f"{first.pid}); wait for it, or stop it (iris-bench cancel for a campaign "
+                                            "job) and run this again to resume"]
+    finally:
+        first.kill()
+        first.wait()
+    epochs = [r["epoch"] for r in rundir.read_metrics(run)]
+    assert epochs == sorted(set(epochs))  # every epoch once
+
+
+def test_missing_and_damaged_files_are_one_line_errors_that_change_nothing(tmp_path, capsys):
+    run = new_run(tmp_path / "run", ["training.epochs=2"])
+    Trainer(run).train(max_epochs=1)
+    status = run / "status.json"
+    files = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p != status}
+
+    def refused(path, pattern):
+        with pytest.raises(RunStateError, match=pattern):
+            train(run, max_epochs=0)  # what a campaign job calls
+        assert main(train_args(run, ["training.epochs=2"])) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(path) in err[0]
+        if path != status:  # the run's status says why it stopped
+            assert rundir.read_status(run)["state"] == "failed" and str(path) in rundir.read_status(run)["error"]
+
+    episodes = sorted((run / "episodes").glob("*.npz"))
+    for victim in (episodes[0], episodes[-1]):  # a gap in the numbering, and the last one the checkpoint counts
+        data = victim.read_bytes()
+        victim.unlink()
+        refused(victim, f"{victim.name} is missing")
+        victim.write_bytes(data)
+    episodes[1].write_bytes(files[episodes[1]][:100])
+    refused(episodes[1], f"{episodes[1]} is damaged")
+    episodes[1].write_bytes(files[episodes[1]])
+    checkpoint = run / "checkpoint.pt"
+    checkpoint.write_bytes(files[checkpoint][: len(files[checkpoint]) // 2])
+    refused(checkpoint, "checkpoint.pt is damaged")
+    checkpoint.write_bytes(files[checkpoint])
+    status.write_text('{"state": "run')
+    refused(status, "status.json is damaged")
+    status.write_text("{}")
+    (run / "run.lock").unlink()  # the train command's lock file (empty of meaning once released)
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p != status} == files  # nothing lost
+
+    # A damaged line before the last is never dropped on resume; a torn last line (a kill mid-write) is redone.
+    rows = (run / "metrics.jsonl").read_text()
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "tor\n' + rows)
+    with pytest.raises(RunStateError, match="metrics.jsonl line 1 is damaged"):
+        Trainer(run)
+    (run / "metrics.jsonl").write_text(rows + '{"epoch": 2, "tor')
+    Trainer(run).train()
+    assert [r["epoch"] for r in rundir.read_metrics(run)] == [1, 2]
+
+
+def test_a_partial_checkpoint_left_by_a_kill_is_removed(tmp_path):
+    run = new_run(tmp_path / "run", ["training.epochs=1"])
+    leftover = run / ".checkpoint.pt.abc123.tmp"
+    leftover.write_bytes(b"partial")
+    Trainer(run)
+    assert not leftover.exists()
+
+
+def test_a_run_that_cannot_start_is_marked_failed_with_the_reason(tmp_path):
+    run = tmp_path / "run"
+    overrides = [*QUICK, "tokenizer.perceptual_weight=1", f"tokenizer.lpips_weights={tmp_path / 'none.pt'}"]
+    rundir.write_spec(run, resolve("catch", overrides), seed=3, preset="catch", overrides=overrides)
+    with pytest.raises(ConfigError):
+        train(run)  # what a campaign job calls
+    status = rundir.read_status(run)
+    assert status["state"] == "failed" and status["error"].startswith("ConfigError: LPIPS weights not found at")
+    # The train command checks it before writing anything: the corrected command is not refused afterwards.
+    fresh = tmp_path / "fresh"
+    assert main(train_args(fresh, overrides[len(QUICK):])) == 2
+    assert not fresh.exists()
+
+
+@pytest.mark.parametrize("text, message", [("- a\n- b\n", "must be a mapping"), ("base: [tiny\n", "is not valid YAML"),
+                                           ("base: tiny\nsett: {}\n", "must be a mapping")])
+def test_a_bad_preset_file_is_a_one_line_error(tmp_path, text, message):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"^preset file {path} {message}"):
+        resolve(str(path))
+
+
+@pytest.mark.parametrize("key, value", [("training.epochs", 0), ("training.epochs", -3), ("training.collect_steps", -1)])
+def test_epochs_and_collect_steps_below_one_are_refused(key, value):
+    with pytest.raises(ConfigError, match=f"^{key}={value} must be 1 or more$"):
+        resolve("catch", [f"{key}={value}"])
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    done = subprocess.run(f"{sys.executable} -m benchmark.cli describe --preset tiny | head -1", shell=True, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 1 and done.stderr == ""
