@@ -132,17 +132,26 @@ def submit(request: Request) -> Plan:
     return plan
 
 
-def wait(campaign: campaigns.Campaign, keys: list[str]) -> int:
-    """Progress bar over the epochs of `keys` until none is running or queued; 0 when all finished."""
+def wait(campaign: campaigns.Campaign, keys: list[str], line_every_s: float = 30.0) -> int:
+    """Progress until no run of `keys` is running or queued: a bar over their epochs on a terminal; elsewhere (a log
+    file, a pipe) a line whenever a run finishes an epoch, and at least every `line_every_s`. 0 when all finished."""
     from tqdm import tqdm
 
     runs = _selected(campaign, keys)
-    with tqdm(total=sum(r.epochs for r in runs), unit="epoch", desc=campaign.name, disable=None) as bar:
+    terminal = sys.stderr.isatty()
+    last_line, last_time = "", 0.0
+    with tqdm(total=sum(r.epochs for r in runs), unit="epoch", desc=campaign.name, disable=not terminal) as bar:
         while True:
             runs = _selected(campaign, keys)
+            states = ", ".join(f"{n} {s}" for s, n in sorted(Counter(r.state for r in runs).items()))
             bar.n = sum(r.epoch for r in runs)
-            bar.set_postfix_str(", ".join(f"{n} {s}" for s, n in sorted(Counter(r.state for r in runs).items())))
-            if not any(r.state in ("running", "queued") for r in runs):
+            bar.set_postfix_str(states)
+            done = not any(r.state in ("running", "queued") for r in runs)
+            line = progress_line(campaign.name, runs, states)
+            if not terminal and (line != last_line or time.monotonic() - last_time >= line_every_s or done):
+                print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+                last_line, last_time = line, time.monotonic()
+            if done:
                 break
             time.sleep(POLL_SECONDS)
     unfinished = [f"{r.key} {r.state}" for r in runs if r.state != "finished"]
@@ -150,6 +159,16 @@ def wait(campaign: campaigns.Campaign, keys: list[str]) -> int:
         print(f"iris-bench: {len(unfinished)} run(s) did not finish: {', '.join(unfinished)}", file=sys.stderr)
         return 1
     return 0
+
+
+def progress_line(name: str, runs: list[RunView], states: str) -> str:
+    """The campaign's epochs and each unfinished run's epoch, env steps and last test return, in one line."""
+    done, total = sum(r.epoch for r in runs), sum(r.epochs for r in runs)
+    parts = [f"{name}: epochs {done}/{total} ({100 * done / max(total, 1):.0f}%), {states}"]
+    for r in runs:
+        ret = "" if r.last_test_return is None else f", test return {r.last_test_return:.3f}"
+        parts.append(f"{r.key} {r.state} epoch {r.epoch}/{r.epochs}, env steps {r.env_steps:,}{ret}")
+    return " | ".join(parts)
 
 
 def _selected(campaign: campaigns.Campaign, keys: list[str]) -> list[RunView]:

@@ -107,8 +107,12 @@ def test_campaign_trains_resumes_and_is_idempotent(executor_args, runs_root, iri
         assert f"Requeued job {victim.job}" in log
     else:  # the killed run waits, resumable, for the rerun; the others finished
         assert interrupted.state == "stopped" and victim.epoch <= interrupted.epoch < interrupted.epochs
-        out = iris_bench(*run, "--wait").stdout
-        assert "start     0" in out and "resume    1" in out
+        done = iris_bench(*run, "--wait")
+        assert "start     0" in done.stdout and "resume    1" in done.stdout
+        # Off a terminal, progress is one line per change: the campaign's epochs and each run's epoch.
+        progress = [line for line in done.stderr.splitlines() if f" {name}: epochs " in line]
+        assert progress and all(f"{interrupted.key} " in line for line in progress)
+        assert progress[-1].split(f"{name}: epochs ")[1].startswith(f"{4 * interrupted.epochs}/{4 * interrupted.epochs} (100%)")
     assert "nothing to submit" in iris_bench(*run).stdout
     assert len(jobs.load(runs_root / name)) == (1 if on_slurm else 2)
 
