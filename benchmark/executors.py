@@ -58,8 +58,10 @@ def submit(name: str, campaign_root: Path, run_dirs: list[Path], target: trackin
         return _submit_slurm(folder, run_dirs, target, max_parallel, profile, campaign_root.name)
     if name == "local":
         return _submit_local(folder, run_dirs, target, max_parallel)
-    job = submitit.DebugExecutor(folder).submit(Worker(), [str(d) for d in run_dirs], target, None)
-    job.result()
+    try:  # in this process, without submitit's DebugExecutor (which opens a pdb prompt when a run fails)
+        Worker()([str(d) for d in run_dirs], target, None)
+    except RuntimeError as e:  # failed runs: each one's status.json and the wait that follows say which
+        print(f"iris-bench: {e}", file=sys.stderr)
     return {}
 
 
@@ -122,8 +124,12 @@ def _submit_slurm(folder: Path, run_dirs: list[Path], target: tracking.Target, m
                   profile: Profile, campaign: str) -> dict[str, list[Path]]:
     executor = slurm_executor(folder, profile, f"iris-{campaign}", max_parallel)
     n = len(run_dirs)
-    jobs = executor.map_array(Worker(), [[str(d)] for d in run_dirs], [target] * n,
-                              [profile.params.get("cpus_per_task")] * n)
+    try:
+        jobs = executor.map_array(Worker(), [[str(d)] for d in run_dirs], [target] * n,
+                                  [profile.params.get("cpus_per_task")] * n)
+    except submitit.core.utils.FailedJobError as e:  # sbatch said no: a partition, account, qos or limit
+        reason = next((line for line in str(e).splitlines() if "error" in line.lower()), str(e).splitlines()[0])
+        raise ConfigError(f"sbatch refused the job array ({reason.strip()}); check the profile {profile.path}") from None
     return {job.job_id: [d] for job, d in zip(jobs, run_dirs)}
 
 

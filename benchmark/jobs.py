@@ -45,25 +45,28 @@ def live_assignment(root: Path) -> dict[str, str]:
 def alive_job_ids(submissions: list[dict]) -> set[str]:
     alive = set()
     if any(s["executor"] == "slurm" for s in submissions):
-        alive |= slurm_queue()
+        queue = slurm_queue()
+        # Unknown queue: every SLURM job is taken as alive, so none of its runs is submitted a second time.
+        alive |= queue if queue is not None else {j for s in submissions if s["executor"] == "slurm" for j in s["jobs"]}
     for s in submissions:
         if s["executor"] == "local":
             alive |= {job_id for job_id in s["jobs"] if local_alive(int(job_id), s["folder"])}
     return alive
 
 
-def slurm_queue() -> set[str]:
-    """Ids of this user's queued or running SLURM jobs, array tasks one by one ("123_4")."""
+def slurm_queue() -> set[str] | None:
+    """Ids of this user's queued or running SLURM jobs, array tasks one by one ("123_4"); None if squeue failed."""
     try:
         out = subprocess.run(["squeue", "--me", "--noheader", "--array", "--format=%i"], capture_output=True,
                              text=True, timeout=60)
+        problem = out.stderr.strip().splitlines()[0] if out.returncode and out.stderr.strip() else (
+            f"exit {out.returncode}" if out.returncode else "")
     except (OSError, subprocess.TimeoutExpired) as e:
-        print(f"iris-bench: warning: squeue failed ({e}); SLURM jobs are taken as ended", file=sys.stderr)
-        return set()
-    if out.returncode != 0:
-        print(f"iris-bench: warning: squeue failed ({out.stderr.strip()}); SLURM jobs are taken as ended",
-              file=sys.stderr)
-        return set()
+        problem = str(e)
+    if problem:
+        print(f"iris-bench: warning: squeue failed ({problem}); the campaign's SLURM jobs are taken as still queued, "
+              "so none of their runs is submitted again: rerun once squeue answers", file=sys.stderr)
+        return None
     return set(out.stdout.split())
 
 

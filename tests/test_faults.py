@@ -3,6 +3,7 @@ damaged or missing files, a run that cannot start, bad presets. Nothing is dupli
 each failure is one line naming the file or value."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,3 +160,30 @@ def test_a_closed_pipe_ends_the_command_quietly():
     done = subprocess.run(f"{sys.executable} -m benchmark.cli describe --preset tiny | head -1", shell=True, cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and len(done.stdout.splitlines()) == 1 and done.stderr == ""
+
+
+@pytest.mark.parametrize("how", ["not installed", "failing"])
+def test_an_unknown_slurm_queue_keeps_its_jobs_runs_from_being_submitted_again(tmp_path, monkeypatch, capsys, how):
+    from benchmark import jobs
+
+    if how == "not installed":
+        monkeypatch.setenv("PATH", str(tmp_path))  # no squeue on the PATH
+    else:
+        if shutil.which("squeue") is None:
+            pytest.skip("squeue is not installed here (CI installs it)")
+        (tmp_path / "empty.conf").write_text("")
+        monkeypatch.setenv("SLURM_CONF", str(tmp_path / "empty.conf"))  # the real squeue, failing on a bad config
+    jobs.record(tmp_path, "slurm", tmp_path / "submitit", {"123_0": ["Pong/s0"], "123_1": ["Pong/s1"]})
+    assert jobs.live_assignment(tmp_path) == {"Pong/s0": "123_0", "Pong/s1": "123_1"}
+    (warning,) = capsys.readouterr().err.strip().splitlines()
+    assert warning.startswith("iris-bench: warning: squeue failed (") and "none of their runs is submitted again" in warning
+
+
+def test_a_failing_run_under_the_debug_executor_says_so_without_a_debugger(tmp_path):
+    args = ["run", "--games", "Catch", "--seeds", "1", "--preset", "catch", "--executor", "debug", "--runs-root",
+            tmp_path, *(a for o in [*QUICK, "training.epochs=2", "tokenizer.lr=1e30"] for a in ("--set", o))]
+    done = subprocess.run([sys.executable, "-m", "benchmark.cli", *map(str, args)], cwd=REPO, text=True,
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=600)
+    assert done.returncode == 1 and "(Pdb)" not in done.stdout
+    assert "iris-bench: 1 run(s) failed" in done.stderr and "NonFiniteLoss" in done.stderr
+    assert "Catch/s0 failed" in done.stderr.splitlines()[-1]
