@@ -35,13 +35,15 @@ class Campaign:
     config_hash: str
     epochs: int  # training.epochs of every run
     runs: list[str] = field(default_factory=list)  # keys "Game/sSEED", in plan order
+    history: list[dict] = field(default_factory=list)  # earlier configs, each extended to more epochs
+    extending: bool = False  # this plan raises the epochs of the runs (materialize extends their specs)
 
     def run_dir(self, key: str) -> Path:
         return self.root / key
 
     def to_dict(self) -> dict:
         return {"name": self.name, "preset": self.preset, "overrides": self.overrides,
-                "config_hash": self.config_hash, "epochs": self.epochs, "runs": self.runs}
+                "config_hash": self.config_hash, "epochs": self.epochs, "runs": self.runs, "history": self.history}
 
 
 def run_key(game: str, seed: int) -> str:
@@ -66,24 +68,33 @@ def check_name(name: str, what: str) -> None:
         raise ConfigError(f"bad {what} name {name!r}: use letters, digits, '.', '_' and '-'")
 
 
-def plan(runs_root: Path, name: str, preset: str, overrides: list[str], games: list[str], seeds: list[int]) -> Campaign:
-    """The campaign with these runs added; writes nothing. Refuses a config change of an existing campaign."""
+def plan(runs_root: Path, name: str, preset: str, overrides: list[str], games: list[str], seeds: list[int],
+         extend: bool = False) -> Campaign:
+    """The campaign with these runs added; writes nothing. Refuses a config change of an existing campaign, except,
+    with extend, more training.epochs and nothing else (its runs then train on from their checkpoints)."""
     check_name(name, "campaign")
     config = campaign_config(preset, overrides)
     config_hash = config.hash()
     root = Path(runs_root) / name
     old = load(root)
+    extended = False
     if old is not None and old.config_hash != config_hash:
-        raise ConfigError(
-            f"campaign {name!r} was planned with another config (preset {old.preset}, "
-            f"--set {' '.join(old.overrides) or 'none'}, hash {old.config_hash}; now hash {config_hash}): "
-            f"give a new --campaign NAME to run this config"
-        )
+        more_epochs = rundir.extended_epochs(campaign_config(old.preset, old.overrides).to_dict(), config.to_dict())
+        if not (extend and more_epochs):
+            hint = "add --extend to train its runs on to the new epoch count" if more_epochs else \
+                "give a new --campaign NAME to run this config"
+            raise ConfigError(
+                f"campaign {name!r} was planned with another config (preset {old.preset}, "
+                f"--set {' '.join(old.overrides) or 'none'}, hash {old.config_hash}; now hash {config_hash}): {hint}"
+            )
+        extended = True
     runs = list(old.runs) if old is not None else []
     runs += [k for k in (run_key(g, s) for g in games for s in seeds) if k not in runs]
-    if old is not None:
+    if old is not None and not extended:
         preset, overrides = old.preset, old.overrides  # same config: keep the spelling it was planned with
-    return Campaign(name, root, preset, list(overrides), config_hash, config.training.epochs, runs)
+    history = (old.history if old is not None else []) + (
+        [{"config_hash": old.config_hash, "epochs": old.epochs, "overrides": old.overrides}] if extended else [])
+    return Campaign(name, root, preset, list(overrides), config_hash, config.training.epochs, runs, history, extended)
 
 
 def materialize(campaign: Campaign) -> None:
@@ -92,7 +103,7 @@ def materialize(campaign: Campaign) -> None:
     for key in campaign.runs:
         game, seed = split_key(key)
         config = resolve(campaign.preset, campaign.overrides, game)
-        rundir.write_spec(campaign.run_dir(key), config, seed, campaign.preset, campaign.overrides)
+        rundir.write_spec(campaign.run_dir(key), config, seed, campaign.preset, campaign.overrides, campaign.extending)
 
 
 def split_key(key: str) -> tuple[str, int]:
@@ -105,7 +116,7 @@ def load(root: Path) -> Campaign | None:
     if data is None:
         return None
     return Campaign(data["name"], Path(root), data["preset"], data["overrides"], data["config_hash"], data["epochs"],
-                    data["runs"])
+                    data["runs"], data.get("history", []))
 
 
 def find(runs_root: Path, name: str | None) -> list[Campaign]:

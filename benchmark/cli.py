@@ -170,6 +170,8 @@ def add_run(sub) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (start, resume, skip) and a GPU-hour estimate")
     p.add_argument("--wait", action="store_true", help="block with a progress bar until the runs end")
+    p.add_argument("--extend", action="store_true",
+                   help="allow a larger training.epochs for an existing campaign: its runs train on from their checkpoints")
     add_runs_root(p)
     p.set_defaults(func=run_run)
 
@@ -180,7 +182,7 @@ def run_run(args) -> int:
 
     request = launch.Request(resolve_games(args.games), launch.seeds(args.seeds, args.seed_offset), args.preset,
                              args.overrides, args.campaign, args.executor, args.profile, args.max_parallel,
-                             args.runs_root)
+                             args.runs_root, args.extend)
     if args.dry_run:
         launch.print_plan(launch.make_plan(request))
         return 0
@@ -298,6 +300,8 @@ def add_train(sub) -> None:
     add_config_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", type=Path, help="the run directory, created if missing (default: runs/GAME-PRESET-seedS)")
+    p.add_argument("--extend", action="store_true",
+                   help="allow a larger training.epochs for an existing run: it trains on from its last checkpoint")
     p.set_defaults(func=run_train)
 
 
@@ -318,7 +322,7 @@ def run_train(args) -> None:
         if not got:  # a campaign job or another train command: two trainers would write every epoch twice
             raise ConfigError(f"{run_dir} is being trained by {locks.owner(lock) or 'another process'}; wait for it, "
                               "or stop it (iris-bench cancel for a campaign job) and run this again to resume")
-        rundir.write_spec(run_dir, cfg, args.seed, args.preset, args.overrides)
+        rundir.write_spec(run_dir, cfg, args.seed, args.preset, args.overrides, args.extend)
         print(f"run directory: {run_dir}")
         train(run_dir)
     print_learning_curve(run_dir)

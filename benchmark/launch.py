@@ -38,6 +38,7 @@ class Request:
     profile: str | None
     max_parallel: int | None
     runs_root: Path
+    extend: bool = False  # allow more training.epochs for an existing campaign (campaign.plan)
 
 
 @dataclass
@@ -73,13 +74,15 @@ def make_plan(request: Request) -> Plan:
 
     check_runnable(resolve(request.preset, request.overrides, request.games[0]), device=request.executor != "slurm")
     name = request.campaign or campaigns.default_name(request.preset)
-    campaign = campaigns.plan(request.runs_root, name, request.preset, request.overrides, request.games, request.seeds)
+    campaign = campaigns.plan(request.runs_root, name, request.preset, request.overrides, request.games, request.seeds,
+                              request.extend)
     wanted = {campaigns.run_key(g, s) for g in request.games for s in request.seeds}
     runs = [r for r in views(campaign) if r.key in wanted]
+    resumed = ("stopped", "failed", "finished") if campaign.extending else ("stopped", "failed")
     return Plan(campaign, profile,
                 start=[r for r in runs if r.state == "pending"],
-                resume=[r for r in runs if r.state in ("stopped", "failed")],
-                skip=[r for r in runs if r.state in ("finished", "running", "queued")])
+                resume=[r for r in runs if r.state in resumed],
+                skip=[r for r in runs if r.state not in resumed and r.state != "pending"])
 
 
 def gpu_hours(runs: list[RunView]) -> float:

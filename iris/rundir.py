@@ -58,8 +58,10 @@ def read_json(path: Path) -> dict | None:
     return data
 
 
-def write_spec(run_dir: Path, config: Config, seed: int, preset: str, overrides: list[str]) -> dict:
-    """Create spec.json, or check that an existing one asks for the same run (never silently changed)."""
+def write_spec(run_dir: Path, config: Config, seed: int, preset: str, overrides: list[str], extend: bool = False) -> dict:
+    """Create spec.json, or check that an existing one asks for the same run (never silently changed). extend: the
+    one change allowed, more training.epochs for a run whose config is otherwise the same; the spec's history
+    records it, the earlier final evaluation is kept as eval-epochN.json and the run resumes from its checkpoint."""
     spec = {
         "game": config.env.game,
         "seed": seed,
@@ -69,15 +71,32 @@ def write_spec(run_dir: Path, config: Config, seed: int, preset: str, overrides:
         "config_hash": config.hash(),
     }
     old = read_spec(run_dir)
-    if old is not None:
-        if (old["config_hash"], old["seed"]) != (spec["config_hash"], seed):
-            raise ConfigError(
-                f"{run_dir} already holds a run with another config or seed "
-                f"(hash {old['config_hash']}, seed {old['seed']}); use a new run directory"
-            )
+    if old is None:
+        atomic_write_json(run_dir / "spec.json", spec)
+        return spec
+    if (old["config_hash"], old["seed"]) == (spec["config_hash"], seed):
         return old
+    more_epochs = old["seed"] == seed and extended_epochs(old["config"], spec["config"])
+    if not (extend and more_epochs):
+        hint = "; add --extend to train it on to the new epoch count" if more_epochs else "; use a new run directory"
+        raise ConfigError(f"{run_dir} already holds a run with another config or seed "
+                          f"(hash {old['config_hash']}, seed {old['seed']}){hint}")
+    epochs = old["config"]["training"]["epochs"]
+    spec["history"] = [*old.get("history", []), {"config_hash": old["config_hash"], "epochs": epochs,
+                                                  "overrides": old["overrides"], "extended_at": time.time()}]
+    if (Path(run_dir) / "eval.json").exists():
+        os.replace(Path(run_dir) / "eval.json", Path(run_dir) / f"eval-epoch{epochs}.json")
     atomic_write_json(run_dir / "spec.json", spec)
+    if (read_status(run_dir) or {}).get("state") == "finished":
+        write_status(run_dir, state="stopped", epochs=spec["config"]["training"]["epochs"])
     return spec
+
+
+def extended_epochs(old: dict, new: dict) -> bool:
+    """Whether config dict `new` is `old` with a larger training.epochs and nothing else changed."""
+    old, new = json.loads(json.dumps(old)), json.loads(json.dumps(new))  # tuples and lists alike
+    same = {**new, "training": {**new["training"], "epochs": old["training"]["epochs"]}}
+    return same == old and new["training"]["epochs"] > old["training"]["epochs"]
 
 
 def read_spec(run_dir: Path) -> dict | None:
