@@ -85,6 +85,10 @@ def add_perf(sub) -> None:
     p.add_argument("--store", action="store_true", help="instead: episode store memory for 100k frames, write and sampling times")
     p.add_argument("--campaign", action="store_true",
                    help="instead: plan + submit a 26 x 5 campaign (jobs cancelled at once) and `status` on it")
+    p.add_argument("--precision", action="store_true",
+                   help="instead: bf16 autocast against fp32, each component's loss and --steps training steps from the "
+                        "same weights on the same batches")
+    p.add_argument("--plot", help="with --precision: write the loss curves side by side to this PNG")
     p.add_argument("--executor", default="local", help="with --campaign: local (default) or slurm")
     p.add_argument("--profile", help="with --campaign --executor slurm: the SLURM profile")
     p.add_argument("--json", action="store_true")
@@ -104,10 +108,18 @@ def run_perf(args) -> None:
 
         print_rows(campaign_timings(args.executor, args.profile), args.json)
         return
-    from benchmark.speed import training_speed
-
     if args.steps < 1:
         raise ConfigError(f"--steps must be at least 1, got {args.steps}")
+    if args.precision:
+        from benchmark.precision import loss_curves, plot_curves, precision_rows
+
+        curves = loss_curves(args.preset, args.game, [*args.overrides, f"training.device={args.device}"], args.steps)
+        if args.plot:
+            plot_curves(curves, args.plot)
+        print_rows(precision_rows(curves), args.json, f"preset {args.preset}, {args.steps} steps per component")
+        return
+    from benchmark.speed import training_speed
+
     rows, setting = training_speed(args.preset, args.game, args.overrides, args.device, args.steps)
     print_rows(rows, args.json, setting)
 
