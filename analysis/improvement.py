@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 from rliable import metrics
 
-from analysis.bootstrap import percentile_interval, run_counts, run_indices
+from analysis.bootstrap import enough_runs, percentile_interval, run_counts, run_indices
 
 
 def improvement(x: np.ndarray, y: np.ndarray, reps: int, rng: np.random.Generator) -> dict:
-    """{point, low, high} of P(X > Y) from (runs, games) scores of X and Y; a single run on either side
-    gives a point estimate only."""
+    """{point, low, high} of P(X > Y) from (runs, games) scores of X and Y; too few runs on either side
+    (bootstrap.enough_runs) give a point estimate only."""
     result = {"point": float(metrics.probability_of_improvement(x, y)), "low": None, "high": None}
-    if len(x) > 1 and len(y) > 1:
+    if enough_runs(len(x), len(y)):
         low, high = percentile_interval(improvement_replicates(x, y, reps, rng))
         result.update(low=float(low), high=float(high))
     return result

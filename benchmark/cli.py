@@ -111,19 +111,28 @@ def run_perf(args) -> None:
     print_rows(rows, args.json, setting)
 
 
+def comma_list(value: str) -> list[str]:
+    """An option value `A,B` as its items, for options that accumulate (action="extend")."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def add_report(sub) -> None:
     from pathlib import Path
 
-    p = sub.add_parser("report", help="a paper's tables and figures: a campaign, score files and published Atari 100k results")
-    p.add_argument("--campaign", help="campaign to report, named after it: its finished runs under --runs-root "
-                                      "(or in MLflow with --tracking-uri)")
+    p = sub.add_parser("report", help="a paper's tables and figures: campaigns, score files and published Atari 100k results")
+    p.add_argument("--campaign", dest="campaigns", action="extend", type=comma_list, default=[],
+                   metavar="NAME[=LABEL]", help="campaign(s) to report, each a method named after it or LABEL: its "
+                                                "finished runs under --runs-root (or in MLflow with --tracking-uri); "
+                                                "repeat it or give A,B")
     p.add_argument("--runs-root", type=Path, default=Path("runs"), help="where campaigns live (default: runs)")
-    p.add_argument("--tracking-uri", help="read the campaign from this MLflow store (e.g. sqlite:///mlflow.db) instead")
-    p.add_argument("--scores", nargs="+", type=Path, default=[], metavar="FILE",
+    p.add_argument("--tracking-uri", help="read the campaigns from this MLflow store (e.g. sqlite:///mlflow.db) instead")
+    p.add_argument("--scores", nargs="+", action="extend", type=Path, default=[], metavar="FILE",
                    help="score files: .json {game: [score per run]} (the method is the file name) "
-                        "or .csv with columns method,game,seed,score")
-    p.add_argument("--baselines", default="all", help="published methods: all, none, or a comma list like IRIS,DIAMOND")
-    p.add_argument("--games", default="all", help="all (every game of any method) or a comma list")
+                        "or .csv with columns method,game,seed,score (a report's runs.csv); repeatable")
+    p.add_argument("--baselines", action="extend", type=comma_list, default=None,
+                   help="published methods: all (the default), none, or a comma list like IRIS,DIAMOND; repeatable")
+    p.add_argument("--games", action="extend", type=comma_list, default=None,
+                   help="all (every game of any method; the default) or a comma list; repeatable")
     p.add_argument("--drop-missing", action="store_true", help="leave out games some method lacks (the report names them)")
     p.add_argument("--reps", type=int, default=50_000, help="bootstrap repetitions (default: 50000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
@@ -139,8 +148,10 @@ def add_report(sub) -> None:
                 from analysis.report import write_report
                 from analysis.sources import load_methods
             with timings.phase("loading"):
-                methods = load_methods(args.campaign, args.runs_root, args.tracking_uri, args.scores, args.baselines)
-            write_report(args.out, methods, args.games, args.drop_missing, args.reps, args.seed, timings)
+                methods = load_methods(args.campaigns, args.runs_root, args.tracking_uri, args.scores,
+                                       ",".join(args.baselines or ["all"]))
+            write_report(args.out, methods, ",".join(args.games or ["all"]), args.drop_missing, args.reps, args.seed,
+                         timings)
         print(f"report: {args.out / 'report.md'}")
         if args.timing:
             print(timings.table())
