@@ -38,15 +38,19 @@ def resampled_median(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def resampled_iqm(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
     c, v = flat(x, counts)
     order = np.argsort(v, kind="stable")
-    v, c = v[order], c[:, order]
-    upper = np.cumsum(c, axis=1)
-    lower = upper - c  # the resampled values equal to v[j] take sorted positions lower[j] .. upper[j] - 1
-
-    def smallest(t: int) -> np.ndarray:  # the sum of the t smallest resampled values
-        return np.clip(t - lower, 0, c) @ v
-
+    v, c = v[order], c[:, order].astype(float)  # float: the products below run in BLAS
+    lower = np.cumsum(c, axis=1)
+    lower -= c  # the resampled copies of v[j] take the sorted positions lower[j] .. lower[j] + c[j] - 1
     cut = int(0.25 * v.size)
-    return (smallest(v.size - cut) - smallest(cut)) / (v.size - 2 * cut)
+
+    def taken(t: int) -> np.ndarray:  # copies of each value among the t smallest resampled values
+        copies = np.subtract(t, lower)
+        np.maximum(copies, 0, out=copies)
+        return np.minimum(copies, c, out=copies)
+
+    middle = taken(v.size - cut)
+    middle -= taken(cut)
+    return middle @ v / (v.size - 2 * cut)
 
 
 def resampled_optimality_gap(x: np.ndarray, counts: np.ndarray) -> np.ndarray:

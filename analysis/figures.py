@@ -101,3 +101,21 @@ def plot_curves(curves: list[Curve], colors: dict, out: Path, wall_clock: bool =
                            label=f"{c.method}: random policy")
         ax.legend(fontsize="small")
     return save(fig, out, "wall_clock" if wall_clock else "sample_efficiency")
+
+
+def plot_plan(rows: list, unit: str, out: Path) -> str:
+    """Expected 95% interval widths (left axis) and the campaign's hours (right axis) against seeds."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    seeds = [row.seeds for row in rows]
+    for metric, title in METRIC_TITLES.items():
+        widths = [row.widths[metric] for row in rows]
+        if any(w is not None for w in widths):
+            ax.plot(seeds, [np.nan if w is None else w for w in widths], marker="o", label=f"{title} interval width")
+    ax.set(xlabel="Seeds per game", ylabel="Expected 95% interval width", xticks=seeds)
+    hours = ax.twinx()
+    hours.plot(seeds, [row.hours for row in rows], color="black", linestyle="--", marker="s", label=unit)
+    hours.set_ylabel(unit)
+    hours.grid(False)
+    lines = ax.get_legend_handles_labels()[0] + hours.get_legend_handles_labels()[0]
+    ax.legend(lines, [line.get_label() for line in lines], fontsize="small", loc="upper center")
+    return save(fig, out, "plan")
