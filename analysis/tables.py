@@ -80,12 +80,13 @@ def aggregates_table(aggregates: dict) -> Table:
              *(estimate(aggregates[name][metric]) for metric in METRICS), str(aggregates[name]["superhuman"])]
             for name in names]
     bold = set()
-    for column, metric in enumerate(METRICS, start=2):
+    for column, metric in enumerate(METRICS if len(names) > 1 else [], start=2):
         points = [aggregates[name][metric]["point"] for name in names]
         best = min(points) if metric in LOWER_IS_BETTER else max(points)
         bold |= {(row, column) for row, point in enumerate(points) if point == best}
     superhuman = [aggregates[name]["superhuman"] for name in names]
-    bold |= {(row, len(METRICS) + 2) for row, n in enumerate(superhuman) if n == max(superhuman)}
+    if len(names) > 1:
+        bold |= {(row, len(METRICS) + 2) for row, n in enumerate(superhuman) if n == max(superhuman)}
     caption = "Aggregate human-normalised scores, point estimate [95% stratified bootstrap interval]"
     note = point_only_note({name: aggregates[name]["runs"] for name in names})
     return Table(f"{caption}. {note}" if note else caption,
@@ -116,9 +117,11 @@ def per_game_table(methods: list[Method], games: list[str]) -> Table:
         means = [float(method.scores[game].mean()) for method in methods]
         cells = [raw_cell(method.scores[game]) for method in methods]
         rows.append([game, number(random), number(human), *cells])
-        bold |= {(row, 3 + i) for i, mean in enumerate(means) if mean == max(means)}
-    header = ["Game", "Random", "Human", *(display_name(m.name, len(m.scores[games[0]])) for m in methods)]
-    caption = "Raw score per game: mean ± sample standard deviation over runs (best in bold)"
+        if len(methods) > 1:
+            bold |= {(row, 3 + i) for i, mean in enumerate(means) if mean == max(means)}
+    header = ["Game", "Random", "Human", *(m.name for m in methods)]
+    caption = "Raw score per game: mean ± sample standard deviation over runs" + (" (best in bold)" if len(methods) > 1
+                                                                                    else "")
     if measured:
         caption += (f". Random for {', '.join(measured)}: a uniformly random policy on the runs' own test episodes "
                     f"(eval.json random_policy, mean over runs)")

@@ -31,6 +31,8 @@ PUBLISHED = {
     "SPR": (0.616, 0.396, 0.337, 0.577, None),
     "DrQ(eps)": (0.465, 0.313, 0.280, 0.631, None),
     "DER": (0.350, 0.189, 0.183, 0.698, None),
+    "BBF": (2.236, 0.879, 1.033, 0.340, 12),  # computed from its first 52 runs per game (SOURCES.md)
+    "Simulus": (1.645, 0.982, 0.990, 0.412, 13),
 }
 
 
