@@ -11,6 +11,9 @@ file; with none, the first method) and the second comes after it.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +41,13 @@ LATEX_PREAMBLE = ("% needs \\usepackage{booktabs}; "
                   "wrap a wide tabular in \\resizebox{\\textwidth}{!}{...} (graphicx)\n\n")
 
 
-def progress(items: list, desc: str, unit: str):
-    """A progress bar on a terminal, never for zero items."""
-    return tqdm(items, desc=desc, unit=unit, disable=None if items else True)
+def in_parallel(work: Callable, items: list, desc: str, unit: str) -> list:
+    """[work(item) for item in items] on one thread per CPU core this process may use (NumPy releases the GIL;
+    each item has its own random stream, so the results do not depend on the threads), with a progress bar on a
+    terminal, never for zero items."""
+    with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
+        return list(tqdm(pool.map(work, items), total=len(items), desc=desc, unit=unit,
+                         disable=None if items else True))
 
 
 def compared_pairs(methods: list[Method]) -> list[tuple[Method, Method]]:
@@ -69,14 +76,16 @@ def write_report(out: Path, methods: list[Method], games: str = "all", drop_miss
     out.mkdir(parents=True, exist_ok=True)
 
     aggregates = {name: {"runs": runs[name]} for name in names}
-    for name in progress(list(normalised), "bootstrap: aggregates", "method"):
-        aggregates[name] = aggregate(normalised[name], reps, rng_for(seed, name), timings)
+    aggregates |= dict(zip(normalised, in_parallel(
+        lambda name: aggregate(normalised[name], reps, rng_for(seed, name), timings), list(normalised),
+        "bootstrap: aggregates", "method")))
     with timings.phase("bootstrap: probability of improvement"):
         # A rank statistic per game: raw scores serve, so games without a human reference count too.
         raw = {m.name: np.stack([m.scores[g] for g in games], axis=1) for m in methods}
-        pairs = [{"x": x.name, "y": y.name,
-                  **improvement(raw[x.name], raw[y.name], reps, rng_for(seed, x.name, y.name))}
-                 for x, y in progress(compared_pairs(methods), "bootstrap: improvement", "pair")]
+        pairs = [{"x": x.name, "y": y.name, **result} for (x, y), result in zip(compared_pairs(methods), in_parallel(
+            lambda pair: improvement(raw[pair[0].name], raw[pair[1].name], reps, rng_for(seed, pair[0].name,
+                                                                                          pair[1].name)),
+            compared_pairs(methods), "bootstrap: improvement", "pair"))]
     with timings.phase("bootstrap: performance profiles"):
         profiles = {name: profile(normalised[name], reps, rng_for(seed, name, "profile")) for name in normalised}
     with timings.phase("bootstrap: sample-efficiency curves"):
