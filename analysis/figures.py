@@ -117,5 +117,6 @@ def plot_plan(rows: list, unit: str, out: Path) -> str:
     hours.set_ylabel(unit)
     hours.grid(False)
     lines = ax.get_legend_handles_labels()[0] + hours.get_legend_handles_labels()[0]
-    ax.legend(lines, [line.get_label() for line in lines], fontsize="small", loc="upper center")
+    ax.legend(lines, [line.get_label() for line in lines], fontsize="small", loc="upper left",
+              bbox_to_anchor=(1.15, 1))
     return save(fig, out, "plan")

@@ -132,8 +132,8 @@ def plan_table(rows: list[PlanRow], unit: str, baseline: str | None) -> Table:
 
     header = ["Seeds", *(f"{METRIC_TITLES[m]} width" for m in METRICS),
               *([f"P(interval excludes 0.5) vs {baseline}"] if baseline else []), unit]
-    body = [[str(r.seeds), *(width(r.widths[m]) for m in METRICS),
-             *([width(r.power) if r.power is not None else "–"] if baseline else []), f"{r.hours:,.1f}"] for r in rows]
+    body = [[str(r.seeds), *(width(r.widths[m]) for m in METRICS), *([width(r.power)] if baseline else []),
+             f"{r.hours:,.1f}"] for r in rows]
     notes = "; ".join(dict.fromkeys(too_few_runs(r.seeds) for r in rows if not enough_runs(r.seeds)))
     caption = "Expected width of the 95% stratified bootstrap intervals per number of seeds, and the campaign's cost"
     return Table(f"{caption}. –: {notes}" if notes else caption, header, body, set())

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from analysis.aggregates import aggregate
-from analysis.bootstrap import rng_for, too_few_runs
+from analysis.bootstrap import MIN_RUNS, rng_for, too_few_runs
 from analysis.costs import cost_rows, cost_table
 from analysis.curves import method_curves
 from analysis.improvement import improvement
@@ -29,8 +29,8 @@ from analysis.normalise import has_reference, normalised_matrix, references
 from analysis.profiles import PROFILE_REPS, profile
 from analysis.scorefiles import write_runs_csv
 from analysis.selection import select_games
-from analysis.tables import (aggregates_table, improvement_table, per_game_rows, per_game_table, to_latex,
-                             to_markdown, write_per_game_csv)
+from analysis.tables import (POINT_ONLY, aggregates_table, improvement_table, per_game_rows, per_game_table,
+                             to_latex, to_markdown, write_per_game_csv)
 from analysis.timing import Timings
 from iris.errors import ConfigError
 
@@ -181,9 +181,9 @@ def report_markdown(methods: list[Method], runs: dict, games: list[str], dropped
     lines += [
         "",
         f"Intervals: 95% stratified percentile bootstrap over the runs of each game, {reps:,} repetitions "
-        f"(performance-profile bands: {min(reps, PROFILE_REPS):,}), seed {seed}, for methods with at least 3 runs "
-        f"per game; fewer give point estimates only (marked †). IQM: 25% trimmed mean over all runs and games; "
-        f"optimality gap: threshold 1 (human)."
+        f"(performance-profile bands: {min(reps, PROFILE_REPS):,}), seed {seed}, for methods with at least {MIN_RUNS} runs "
+        f"per game; fewer give point estimates only (marked {POINT_ONLY}). IQM: 25% trimmed mean over all runs and "
+        f"games; optimality gap: threshold 1 (human)."
         + (" Probability of improvement P(X > Y): over the games compared, for each pair whose X is a method under "
            "study." if len(methods) > 1 else ""),
     ]

@@ -119,13 +119,15 @@ def comma_list(value: str) -> list[str]:
 def add_report(sub) -> None:
     from pathlib import Path
 
-    p = sub.add_parser("report", help="a paper's tables and figures: campaigns, score files and published Atari 100k results")
+    p = sub.add_parser("report", help="a paper's tables and figures: campaigns, score files and published Atari 100k "
+                                      "results")
     p.add_argument("--campaign", dest="campaigns", action="extend", type=comma_list, default=[],
                    metavar="NAME[=LABEL]", help="campaign(s) to report, each a method named after it or LABEL: its "
                                                 "finished runs under --runs-root (or in MLflow with --tracking-uri); "
                                                 "repeat it or give A,B")
     p.add_argument("--runs-root", type=Path, default=Path("runs"), help="where campaigns live (default: runs)")
-    p.add_argument("--tracking-uri", help="read the campaigns from this MLflow store (e.g. sqlite:///mlflow.db) instead")
+    p.add_argument("--tracking-uri", help="read the campaigns from this MLflow store (e.g. sqlite:///mlflow.db) "
+                                          "instead")
     p.add_argument("--scores", nargs="+", action="extend", type=Path, default=[], metavar="FILE",
                    help="score files: .json {game: [score per run]} (the method is the file name) "
                         "or .csv with columns method,game,seed,score (a report's runs.csv); repeatable")
@@ -175,7 +177,8 @@ def add_plan(sub) -> None:
     p.add_argument("--effect", type=float, help="with --baseline: the true P(campaign > baseline) to detect "
                                                 "(default: the pilot's own)")
     p.add_argument("--sims", type=int, default=200, help="simulated campaigns per number of seeds (default: 200)")
-    p.add_argument("--reps", type=int, default=1000, help="bootstrap repetitions per simulated campaign (default: 1000)")
+    p.add_argument("--reps", type=int, default=1000,
+                   help="bootstrap repetitions per simulated campaign (default: 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="also write plan.md, plan.json and the figure plan.png/.pdf here")
     add_runs_root(p)

@@ -197,7 +197,8 @@ def test_cli_plan(root, tmp_path, iris_bench):
     printed = iris_bench("plan", "--games", "Pong,Breakout", "--seeds", "2,3,5", "--pilot", "a", "--runs-root", root,
                          "--baseline", "IRIS", "--sims", "20", "--reps", "100", "--out", out).stdout
     assert "Cost: 0.5 CPU-hours per run, measured on the pilot's 6 runs." in printed
-    assert "| 2 | – | – | – | – | – | 2.0 |" in printed and "2 runs: too few for a bootstrap interval" in printed
+    assert "| 2 | – | – | – | – | – | 2.0 |" in printed  # 2 seeds: no interval, no power
+    assert "2 runs: too few for a bootstrap interval" in printed
     assert (out / "plan.png").read_bytes().startswith(b"\x89PNG") and (out / "plan.pdf").exists()
     assert [row["seeds"] for row in json.loads((out / "plan.json").read_text())] == [2, 3, 5]
     bad = iris_bench("plan", "--games", "Pong", "--seeds", "3,x", check=False)
