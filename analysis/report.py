@@ -181,9 +181,9 @@ def report_markdown(methods: list[Method], runs: dict, games: list[str], dropped
     lines += [
         "",
         f"Intervals: 95% stratified percentile bootstrap over the runs of each game, {reps:,} repetitions "
-        f"(performance-profile bands: {min(reps, PROFILE_REPS):,}), seed {seed}, for methods with at least {MIN_RUNS} "
-        f"runs per game; fewer give point estimates only (marked {POINT_ONLY}). IQM: 25% trimmed mean over all runs and "
-        f"games; optimality gap: threshold 1 (human)."
+        f"(performance-profile bands: {min(reps, PROFILE_REPS):,}), seed {seed}, for methods with at least "
+        f"{MIN_RUNS} runs per game; fewer give point estimates only (marked {POINT_ONLY}). IQM: 25% trimmed mean "
+        f"over all runs and games; optimality gap: threshold 1 (human)."
         + (" Probability of improvement P(X > Y): over the games compared, for each pair whose X is a method under "
            "study." if len(methods) > 1 else ""),
     ]
