@@ -36,7 +36,9 @@ def resampled_improvement(wins: np.ndarray, x_indices: np.ndarray, y_indices: np
     """P(X > Y) of each resample, from the win matrix (games, n, m) and the runs drawn for X (chunk, n, games)
     and for Y (chunk, m, games)."""
     games, n, m = wins.shape
+    chunk = len(x_indices)
     x_counts = run_counts(x_indices).transpose(1, 0, 2).astype(float)  # (games, chunk, n)
     wins_of_drawn_x = x_counts @ wins  # (games, chunk, m): wins of the resampled X runs over each run of Y
-    per_game = np.take_along_axis(wins_of_drawn_x, y_indices.transpose(2, 0, 1), axis=2).sum(axis=2) / (n * m)
-    return per_game.mean(axis=0)
+    rows = np.arange(games * chunk).reshape(games, chunk, 1) * m  # a flat take: ~2x faster than take_along_axis
+    drawn = wins_of_drawn_x.ravel().take(y_indices.transpose(2, 0, 1) + rows)  # (games, chunk, m) drawn Y runs
+    return (drawn.sum(axis=2) / (n * m)).mean(axis=0)
