@@ -19,7 +19,7 @@ import numpy as np
 from rliable import metrics
 
 from analysis.aggregates import METRICS, aggregate
-from analysis.bootstrap import enough_runs, too_few_runs
+from analysis.bootstrap import enough_runs, keep_freed_memory, too_few_runs
 from analysis.improvement import improvement
 from analysis.method import Method
 from analysis.normalise import has_reference, normalise
@@ -113,6 +113,7 @@ def plan(pilot: Method, games: list[str], seed_counts: list[int], hours_per_run:
     if sims < 1 or reps < 1:
         raise ConfigError(f"--sims and --reps must be 1 or more, got {sims} and {reps}")
     rng = np.random.default_rng(seed)
+    keep_freed_memory()
     scores = score_matrix(pilot, games)
     if baseline is not None:
         raw_pilot, raw_baseline = raw_matrix(pilot, games), raw_matrix(baseline, games)

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from analysis.aggregates import aggregate
-from analysis.bootstrap import MIN_RUNS, rng_for, too_few_runs
+from analysis.bootstrap import MIN_RUNS, keep_freed_memory, rng_for, too_few_runs
 from analysis.costs import cost_rows, cost_table
 from analysis.curves import method_curves
 from analysis.improvement import improvement
@@ -74,6 +74,7 @@ def write_report(out: Path, methods: list[Method], games: str = "all", drop_miss
     normalised = {m.name: normalised_matrix(m.scores, normalisable) for m in methods} if normalisable else {}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    keep_freed_memory()
 
     aggregates = {name: {"runs": runs[name]} for name in names}
     aggregates |= dict(zip(normalised, in_parallel(

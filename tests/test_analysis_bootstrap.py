@@ -115,7 +115,7 @@ def test_a_method_s_stream_depends_on_its_name_not_on_the_others():
 
 
 def test_chunks_cover_exactly_the_repetitions():
-    chunks = list(run_indices(np.random.default_rng(0), 1001, 5, 26, per_rep=1 << 20))  # 4 repetitions per chunk
+    chunks = list(run_indices(np.random.default_rng(0), 1001, 5, 26, per_rep=1 << 18))  # 4 repetitions per chunk
     assert sum(len(c) for c in chunks) == 1001 and len(chunks) == 251
 
 
