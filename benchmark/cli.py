@@ -187,6 +187,7 @@ def add_plan(sub) -> None:
 
 def run_plan(args) -> None:
     import dataclasses
+    import math
 
     from analysis.campaign import read_campaign
     from analysis.costs import unit
@@ -200,12 +201,18 @@ def run_plan(args) -> None:
         seed_counts = [int(n) for n in args.seeds]
     except ValueError:
         raise ConfigError(f"--seeds: a comma list of numbers like 3,5,10, got {','.join(args.seeds)}") from None
-    pilot = read_campaign(args.runs_root, args.pilot) if args.pilot else load_baseline(baseline_names(args.like)[0])
-    baseline = load_baseline(baseline_names(args.baseline)[0]) if args.baseline else None
+    def one_baseline(option: str, name: str):
+        names = baseline_names(name)
+        if len(names) != 1:
+            raise ConfigError(f"{option} names one published method, got {name!r}")
+        return load_baseline(names[0])
+
+    pilot = read_campaign(args.runs_root, args.pilot) if args.pilot else one_baseline("--like", args.like)
+    baseline = one_baseline("--baseline", args.baseline) if args.baseline else None
     if args.effect is not None and baseline is None:
         raise ConfigError("--effect is the difference to detect against a --baseline: name one")
     games = sorted(references()) if args.games == "all" else comma_list(args.games)
-    timed = [c.hours for c in pilot.costs if c.hours == c.hours]
+    timed = [c.hours for c in pilot.costs if math.isfinite(c.hours)]
     if timed:
         hours, per_unit = sum(timed) / len(timed), unit(pilot)
         basis = f"{hours:.3g} {per_unit} per run, measured on the pilot's {len(timed)} runs"

@@ -205,3 +205,5 @@ def test_cli_plan(root, tmp_path, iris_bench):
     assert bad.returncode == 2 and bad.stderr.startswith("iris-bench: error: --seeds: a comma list of numbers")
     bad = iris_bench("plan", "--games", "Pong", "--effect", "0.7", check=False)
     assert "--effect is the difference to detect against a --baseline" in bad.stderr
+    bad = iris_bench("plan", "--games", "Pong", "--like", "all", check=False)
+    assert bad.stderr == "iris-bench: error: --like names one published method, got 'all'\n"
