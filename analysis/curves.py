@@ -1,5 +1,7 @@
 """Sample-efficiency curves from training histories: the IQM of human-normalised test returns against env
-steps, with 95% stratified bootstrap bands; games without a human reference get their own raw mean curve.
+steps, with 95% stratified bootstrap bands; games without a human reference get their own raw mean curve, with
+the random policy's return where the runs measured it. Where every run recorded its training seconds, each point
+also has the mean hours the runs took to reach it (the wall-clock efficiency curve).
 
 Only the env steps at which every run was evaluated are used, so each point aggregates the same runs.
 """
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.aggregates import METRICS
-from analysis.bootstrap import percentile_interval, stratified_resamples
+from analysis.bootstrap import enough_runs, percentile_interval, run_counts, run_indices
 from analysis.method import Method
 from analysis.normalise import has_reference, normalise
 
@@ -20,10 +22,13 @@ from analysis.normalise import has_reference, normalise
 class Curve:
     method: str
     label: str  # what is aggregated: "IQM of N games" or one raw game
+    runs: int  # per game
     steps: np.ndarray
     point: np.ndarray
     low: np.ndarray | None
     high: np.ndarray | None
+    hours: np.ndarray | None = None  # mean training hours of the runs at each step
+    random: float | None = None  # a random policy's return (raw curves), where the runs measured it
 
 
 def method_curves(method: Method, games: list[str], reps: int, rng: np.random.Generator) -> list[Curve]:
@@ -38,7 +43,10 @@ def method_curves(method: Method, games: list[str], reps: int, rng: np.random.Ge
         steps = sorted(set.intersection(*(set(h) for game in group for h in method.histories[game])))
         if steps:
             values = np.stack([history_matrix(method, game, steps) for game in group], axis=1)  # (runs, games, steps)
-            curves.append(curve(method.name, label, np.asarray(steps), values, metric, reps, rng))
+            c = curve(method.name, label, np.asarray(steps), values, metric, reps, rng)
+            c.hours = mean_hours(method, group, steps)
+            c.random = method.random.get(group[0]) if len(group) == 1 else None
+            curves.append(c)
     return curves
 
 
@@ -48,15 +56,24 @@ def history_matrix(method: Method, game: str, steps: list[int]) -> np.ndarray:
     return normalise(game, returns) if has_reference(game) else returns
 
 
+def mean_hours(method: Method, games: list[str], steps: list[int]) -> np.ndarray | None:
+    clocks = [clock for game in games for clock in method.clocks.get(game, [])]
+    if len(clocks) < sum(len(method.histories[game]) for game in games) or not all(
+            step in clock for clock in clocks for step in steps):
+        return None
+    return np.array([[clock[step] for step in steps] for clock in clocks]).mean(axis=0) / 3600
+
+
 def curve(method: str, label: str, steps: np.ndarray, values: np.ndarray, metric: str, reps: int,
           rng: np.random.Generator) -> Curve:
-    point, batched = METRICS[metric]
+    point, resampled = METRICS[metric]
     points = np.array([point(values[:, :, t]) for t in range(len(steps))])
-    if len(values) == 1:
-        return Curve(method, label, steps, points, None, None)
+    runs, games = values.shape[:2]
+    if not enough_runs(runs):
+        return Curve(method, label, runs, steps, points, None, None)
     replicates = []
-    for sample in stratified_resamples(values, reps, rng):  # (chunk, runs, games, steps)
-        per_step = sample.transpose(0, 3, 1, 2).reshape(-1, *values.shape[:2])  # (chunk * steps, runs, games)
-        replicates.append(batched(per_step).reshape(len(sample), len(steps)))
+    for indices in run_indices(rng, reps, runs, games, per_rep=4 * values.size):
+        counts = run_counts(indices)  # one resample of the runs serves every step
+        replicates.append(np.stack([resampled(values[:, :, t], counts) for t in range(len(steps))], axis=1))
     low, high = percentile_interval(np.concatenate(replicates))
-    return Curve(method, label, steps, points, low, high)
+    return Curve(method, label, runs, steps, points, low, high)

@@ -64,11 +64,11 @@ def plot_profiles(profiles: dict, colors: dict, out: Path) -> str:
     return save(fig, out, "performance_profiles")
 
 
-def plot_improvement(focus: str, improvements: dict, out: Path) -> str:
-    fig, ax = plt.subplots(figsize=(4, 0.4 * len(improvements) + 1))
-    pairs = {f"{focus},{other}": entry for other, entry in reversed(improvements.items())}  # first on top
-    plot_utils.plot_probability_of_improvement({pair: e["point"] for pair, e in pairs.items()},
-                                               {pair: bounds(e) for pair, e in pairs.items()}, ax=ax)
+def plot_improvement(pairs: list[dict], out: Path) -> str:
+    fig, ax = plt.subplots(figsize=(4, 0.4 * len(pairs) + 1))
+    entries = {f"{e['x']},{e['y']}": e for e in reversed(pairs)}  # first on top
+    plot_utils.plot_probability_of_improvement({pair: e["point"] for pair, e in entries.items()},
+                                               {pair: bounds(e) for pair, e in entries.items()}, ax=ax)
     ax.set_xlim(0, 1)
     return save(fig, out, "probability_of_improvement")
 
@@ -84,14 +84,39 @@ def plot_per_game(rows: list[dict], out: Path) -> str:
     return save(fig, out, "per_game")
 
 
-def plot_curves(curves: list[Curve], colors: dict, out: Path) -> str:
+def plot_curves(curves: list[Curve], colors: dict, out: Path, wall_clock: bool = False) -> str:
+    """Each aggregate against env steps (or, `wall_clock`, against the runs' mean training hours): a line, its
+    bootstrap band where there is one, and a dashed random-policy line where the runs measured it."""
     labels = list(dict.fromkeys(c.label for c in curves))
     fig, axes = plt.subplots(1, len(labels), figsize=(6 * len(labels), 4.5), squeeze=False)
     for ax, label in zip(axes[0], labels):
         for c in (c for c in curves if c.label == label):
             band = (c.point, c.point) if c.low is None else (c.low, c.high)
-            plot_utils.plot_sample_efficiency_curve(c.steps, {c.method: c.point}, {c.method: band}, colors=colors,
-                                                    ax=ax, xlabel="Env steps", ylabel=label, labelsize="large",
-                                                    ticklabelsize="large")
+            plot_utils.plot_sample_efficiency_curve(c.hours if wall_clock else c.steps, {c.method: c.point},
+                                                    {c.method: band}, colors=colors, ax=ax,
+                                                    xlabel="Training hours" if wall_clock else "Env steps",
+                                                    ylabel=label, labelsize="large", ticklabelsize="large")
+            if c.random is not None:
+                ax.axhline(c.random, color=colors[c.method], linestyle="--", linewidth=1,
+                           label=f"{c.method}: random policy")
         ax.legend(fontsize="small")
-    return save(fig, out, "sample_efficiency")
+    return save(fig, out, "wall_clock" if wall_clock else "sample_efficiency")
+
+
+def plot_plan(rows: list, unit: str, out: Path) -> str:
+    """Expected 95% interval widths (left axis) and the campaign's hours (right axis) against seeds."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    seeds = [row.seeds for row in rows]
+    for metric, title in METRIC_TITLES.items():
+        widths = [row.widths[metric] for row in rows]
+        if any(w is not None for w in widths):
+            ax.plot(seeds, [np.nan if w is None else w for w in widths], marker="o", label=f"{title} interval width")
+    ax.set(xlabel="Seeds per game", ylabel="Expected 95% interval width", xticks=seeds)
+    hours = ax.twinx()
+    hours.plot(seeds, [row.hours for row in rows], color="black", linestyle="--", marker="s", label=unit)
+    hours.set_ylabel(unit)
+    hours.grid(False)
+    lines = ax.get_legend_handles_labels()[0] + hours.get_legend_handles_labels()[0]
+    ax.legend(lines, [line.get_label() for line in lines], fontsize="small", loc="upper left",
+              bbox_to_anchor=(1.15, 1))
+    return save(fig, out, "plan")

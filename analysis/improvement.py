@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 from rliable import metrics
 
-from analysis.bootstrap import percentile_interval, run_counts, run_indices
+from analysis.bootstrap import enough_runs, percentile_interval, run_counts, run_indices
 
 
 def improvement(x: np.ndarray, y: np.ndarray, reps: int, rng: np.random.Generator) -> dict:
-    """{point, low, high} of P(X > Y) from (runs, games) scores of X and Y; a single run on either side
-    gives a point estimate only."""
+    """{point, low, high} of P(X > Y) from (runs, games) scores of X and Y; too few runs on either side
+    (bootstrap.enough_runs) give a point estimate only."""
     result = {"point": float(metrics.probability_of_improvement(x, y)), "low": None, "high": None}
-    if len(x) > 1 and len(y) > 1:
+    if enough_runs(len(x), len(y)):
         low, high = percentile_interval(improvement_replicates(x, y, reps, rng))
         result.update(low=float(low), high=float(high))
     return result
@@ -36,7 +36,9 @@ def resampled_improvement(wins: np.ndarray, x_indices: np.ndarray, y_indices: np
     """P(X > Y) of each resample, from the win matrix (games, n, m) and the runs drawn for X (chunk, n, games)
     and for Y (chunk, m, games)."""
     games, n, m = wins.shape
+    chunk = len(x_indices)
     x_counts = run_counts(x_indices).transpose(1, 0, 2).astype(float)  # (games, chunk, n)
     wins_of_drawn_x = x_counts @ wins  # (games, chunk, m): wins of the resampled X runs over each run of Y
-    per_game = np.take_along_axis(wins_of_drawn_x, y_indices.transpose(2, 0, 1), axis=2).sum(axis=2) / (n * m)
-    return per_game.mean(axis=0)
+    rows = np.arange(games * chunk).reshape(games, chunk, 1) * m  # a flat take: ~2x faster than take_along_axis
+    drawn = wins_of_drawn_x.ravel().take(y_indices.transpose(2, 0, 1) + rows)  # (games, chunk, m) drawn Y runs
+    return (drawn.sum(axis=2) / (n * m)).mean(axis=0)

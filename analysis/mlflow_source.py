@@ -13,7 +13,7 @@ from iris.errors import ConfigError
 FINAL_RETURN = "final/return_mean"
 
 
-def read_mlflow_campaign(tracking_uri: str, campaign: str) -> Method:
+def read_mlflow_campaign(tracking_uri: str, campaign: str, name: str | None = None) -> Method:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -21,7 +21,7 @@ def read_mlflow_campaign(tracking_uri: str, campaign: str) -> Method:
     if experiment is None:
         found = [e.name for e in client.search_experiments()]
         raise ConfigError(f"no MLflow experiment {campaign!r} at {tracking_uri}; found: {', '.join(found) or 'none'}")
-    finals, histories, seen = defaultdict(list), defaultdict(list), set()
+    finals, histories, seeds, seen = defaultdict(list), defaultdict(list), defaultdict(list), set()
     for run in all_runs(client, experiment.experiment_id):  # newest first: a repeated game/seed keeps its latest run
         tags, metrics = run.data.tags, run.data.metrics
         if FINAL_RETURN not in metrics:
@@ -32,12 +32,14 @@ def read_mlflow_campaign(tracking_uri: str, campaign: str) -> Method:
             continue
         seen.add((tags["game"], tags.get("seed")))
         finals[tags["game"]].append(metrics[FINAL_RETURN])
+        seeds[tags["game"]].append(tags.get("seed", run.info.run_id))
         history = client.get_metric_history(run.info.run_id, TEST_RETURN)
         histories[tags["game"]].append({metric.step: metric.value for metric in history})
     if not finals:
         raise ConfigError(f"campaign {campaign!r} has no finished runs in MLflow (none logged {FINAL_RETURN})")
     scores = {game: as_scores(values, f"MLflow {campaign}: {game}") for game, values in finals.items()}
-    return Method(campaign, scores, f"MLflow {tracking_uri}, experiment {campaign}", dict(histories))
+    return Method(name or campaign, scores, f"MLflow {tracking_uri}, experiment {campaign}", dict(histories),
+                  dict(seeds))
 
 
 def all_runs(client, experiment_id: str):

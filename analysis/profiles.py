@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from rliable import library
 
-from analysis.bootstrap import percentile_interval, run_counts, run_indices
+from analysis.bootstrap import enough_runs, percentile_interval, run_counts, run_indices
 
 TAUS = np.linspace(0.0, 8.0, 81)  # the range rliable's Atari 100k profiles use
 PROFILE_REPS = 2_000  # rliable's default for profiles: a band in a figure needs no more (and costs reps x runs x taus)
@@ -16,9 +16,10 @@ PROFILE_REPS = 2_000  # rliable's default for profiles: a band in a figure needs
 
 def profile(normalised: np.ndarray, reps: int, rng: np.random.Generator, taus: np.ndarray = TAUS) -> dict:
     """{point, low, high}: arrays over `taus` for one method's (runs, games) normalised scores, bands from at most
-    PROFILE_REPS repetitions; a single run per game gives the profile only (low and high None)."""
+    PROFILE_REPS repetitions; too few runs per game (bootstrap.enough_runs) give the profile only (low and high
+    None)."""
     result = {"point": library.score_distributions(normalised, taus), "low": None, "high": None}
-    if len(normalised) > 1:
+    if enough_runs(len(normalised)):
         runs, games = normalised.shape
         above = (normalised.T[:, :, None] > taus).reshape(games * runs, len(taus)).astype(float)  # (game, run) rows
         draws = run_indices(rng, min(reps, PROFILE_REPS), runs, games, per_rep=games * (runs + len(taus)))

@@ -27,6 +27,8 @@ BASELINES = {
     "CURL": "CURL_10_evals.json",
     "MuZero": "MuZero.json",
     "EfficientZero": "EfficientZero.json",
+    "BBF": "BBF.json",
+    "Simulus": "Simulus.json",
 }
 
 
@@ -36,21 +38,21 @@ def _key(name: str) -> str:
 
 
 def baseline_names(spec: str) -> list[str]:
-    """`all`, `none`, or a comma list of baseline names."""
-    if spec == "all":
-        return list(BASELINES)
-    if spec == "none":
-        return []
+    """A comma list of baseline names, `all` (every one) and `none` (no name on its own)."""
     by_key = {_key(name): name for name in BASELINES}
     names = []
     for wanted in filter(None, (part.strip() for part in spec.split(","))):
-        if _key(wanted) not in by_key:
+        if wanted in ("all", "none"):
+            names += list(BASELINES) if wanted == "all" else []
+        elif _key(wanted) in by_key:
+            names.append(by_key[_key(wanted)])
+        else:
             raise ConfigError(f"unknown baseline {wanted!r}; choose from {', '.join(BASELINES)}, all, or none")
-        names.append(by_key[_key(wanted)])
     return names
 
 
 def load_baseline(name: str) -> Method:
     method = read_score_json(ATARI100K_DIR / BASELINES[name], name)
     method.source = f"published ({BASELINES[name]})"
+    method.published = True
     return method

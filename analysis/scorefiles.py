@@ -1,6 +1,7 @@
 """Score files: the published JSON `{game: [score per run]}` (the method is the file's name) and a long CSV
-`method,game,seed,score` (any number of methods). Also rliable's human-normalised records
-`[{game, seed, HNS}, ...]` (CURL is published that way), turned back into raw scores with the same references.
+`method,game,seed,score` (any number of methods; other columns are ignored, so a report's runs.csv, which adds
+`normalised`, reads back). Also rliable's human-normalised records `[{game, seed, HNS}, ...]` (CURL is published
+that way), turned back into raw scores with the same references.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.method import Method, as_scores
-from analysis.normalise import denormalise, has_reference
+from analysis.normalise import denormalise, has_reference, normalise
 from iris.errors import ConfigError
 
 CSV_COLUMNS = ("method", "game", "seed", "score")
@@ -72,5 +73,20 @@ def read_score_csv(path: Path) -> list[Method]:
             seeds[row["seed"]] = as_scores([row["score"]], where)[0]
     if not scores:
         raise ConfigError(f"score file {path}: no scores")
-    return [Method(method, {game: np.asarray(list(seeds.values())) for game, seeds in games.items()}, str(path))
+    return [Method(method, {game: np.asarray(list(seeds.values())) for game, seeds in games.items()}, str(path),
+                   seeds={game: list(seeds) for game, seeds in games.items()})
             for method, games in scores.items()]
+
+
+def write_runs_csv(path: Path, methods: list[Method], games: list[str]) -> None:
+    """One row per run: method, game, seed, raw score and human-normalised score (empty without a reference)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*CSV_COLUMNS, "normalised"])
+        for method in methods:
+            for game in games:
+                scores = method.scores[game]
+                normalised = normalise(game, scores) if has_reference(game) else [None] * len(scores)
+                for seed, score, value in zip(method.run_seeds(game), scores, normalised):
+                    normalised_cell = "" if value is None else repr(float(value))
+                    writer.writerow([method.name, game, seed, repr(float(score)), normalised_cell])

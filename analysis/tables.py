@@ -4,6 +4,7 @@ booktabs). Best entries are bold: per game the highest raw mean, per metric the 
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from analysis.aggregates import METRICS
+from analysis.bootstrap import enough_runs, too_few_runs
 from analysis.method import Method
 from analysis.normalise import has_reference, normalise, references
 
-POINT_ONLY = "†"  # marks methods with a single value per game: point estimates, no interval
+POINT_ONLY = "†"  # marks methods with too few runs per game for an interval: point estimates only
 METRIC_TITLES = {"mean": "Mean", "median": "Median", "iqm": "IQM", "optimality_gap": "Optimality gap"}
 LOWER_IS_BETTER = {"optimality_gap"}
 
@@ -28,7 +30,8 @@ class Table:
 
 
 def per_game_rows(methods: list[Method], games: list[str]) -> list[dict]:
-    """One row per method and game: runs, raw mean and sample standard deviation, normalised mean."""
+    """One row per method and game: runs, raw mean and sample standard deviation, normalised mean, and a random
+    policy's score (the published reference, or the runs' own measurement for a game without one)."""
     rows = []
     for method in methods:
         for game in games:
@@ -37,6 +40,7 @@ def per_game_rows(methods: list[Method], games: list[str]) -> list[dict]:
                 "method": method.name,
                 "game": game,
                 "runs": len(scores),
+                "random": random_return([method], game)[0],
                 "raw_mean": float(scores.mean()),
                 "raw_std": float(scores.std(ddof=1)) if len(scores) > 1 else None,
                 "normalised_mean": float(normalise(game, scores).mean()) if has_reference(game) else None,
@@ -52,7 +56,16 @@ def write_per_game_csv(path: Path, rows: list[dict]) -> None:
 
 
 def display_name(name: str, runs: int) -> str:
-    return name + POINT_ONLY if runs == 1 else name
+    return name if enough_runs(runs) else name + POINT_ONLY
+
+
+def point_only_note(runs: dict[str, int]) -> str:
+    """Why the methods marked POINT_ONLY have no interval ('' when all have one)."""
+    reasons = {}
+    for name, n in runs.items():
+        if not enough_runs(n):
+            reasons.setdefault(too_few_runs(n), []).append(name)
+    return " ".join(f"{POINT_ONLY} {', '.join(names)}: {reason}." for reason, names in reasons.items())
 
 
 def estimate(entry: dict) -> str:
@@ -67,39 +80,71 @@ def aggregates_table(aggregates: dict) -> Table:
              *(estimate(aggregates[name][metric]) for metric in METRICS), str(aggregates[name]["superhuman"])]
             for name in names]
     bold = set()
-    for column, metric in enumerate(METRICS, start=2):
+    for column, metric in enumerate(METRICS if len(names) > 1 else [], start=2):
         points = [aggregates[name][metric]["point"] for name in names]
         best = min(points) if metric in LOWER_IS_BETTER else max(points)
         bold |= {(row, column) for row, point in enumerate(points) if point == best}
     superhuman = [aggregates[name]["superhuman"] for name in names]
-    bold |= {(row, len(METRICS) + 2) for row, n in enumerate(superhuman) if n == max(superhuman)}
-    return Table("Aggregate human-normalised scores, point estimate [95% stratified bootstrap interval]",
+    if len(names) > 1:
+        bold |= {(row, len(METRICS) + 2) for row, n in enumerate(superhuman) if n == max(superhuman)}
+    caption = "Aggregate human-normalised scores, point estimate [95% stratified bootstrap interval]"
+    note = point_only_note({name: aggregates[name]["runs"] for name in names})
+    return Table(f"{caption}. {note}" if note else caption,
                  ["Method", "Runs", *METRIC_TITLES.values(), "Games >= human"], rows, bold)
 
 
-def improvement_table(focus: str, improvements: dict) -> Table:
-    rows = [[focus, other, estimate(entry)] for other, entry in improvements.items()]
-    return Table(f"Probability of improvement P({focus} > Y) [95% interval]", ["X", "Y", "P(X > Y)"], rows, set())
+def improvement_table(pairs: list[dict], runs: dict[str, int]) -> Table:
+    rows = [[pair["x"], pair["y"], estimate(pair)] for pair in pairs]
+    note = point_only_note({name: runs[name] for pair in pairs for name in (pair["x"], pair["y"])})
+    caption = "Probability of improvement P(X > Y) [95% stratified independent bootstrap interval]"
+    return Table(f"{caption}. {note}" if note else caption, ["X", "Y", "P(X > Y)"], rows, set())
+
+
+def random_return(methods: list[Method], game: str) -> tuple[float | None, bool]:
+    """(a random policy's score on `game`, whether the runs measured it rather than the published reference)."""
+    if has_reference(game):
+        return references()[game][0], False
+    measured = [method.random[game] for method in methods if game in method.random]
+    return (float(np.mean(measured)), True) if measured else (None, False)
 
 
 def per_game_table(methods: list[Method], games: list[str]) -> Table:
-    rows, bold = [], set()
+    rows, bold, measured = [], set(), []
     for row, game in enumerate(games):
-        random, human = references().get(game, (None, None))
+        random, from_runs = random_return(methods, game)
+        measured += [game] * from_runs
+        human = references().get(game, (None, None))[1]
         means = [float(method.scores[game].mean()) for method in methods]
         cells = [raw_cell(method.scores[game]) for method in methods]
         rows.append([game, number(random), number(human), *cells])
-        bold |= {(row, 3 + i) for i, mean in enumerate(means) if mean == max(means)}
-    header = ["Game", "Random", "Human", *(display_name(m.name, len(m.scores[games[0]])) for m in methods)]
-    return Table("Raw score per game: mean ± sample standard deviation over runs (best in bold)", header, rows, bold)
+        if len(methods) > 1:
+            bold |= {(row, 3 + i) for i, mean in enumerate(means) if mean == max(means)}
+    header = ["Game", "Random", "Human", *(m.name for m in methods)]
+    caption = "Raw score per game: mean ± sample standard deviation over runs" + (" (best in bold)" if len(methods) > 1
+                                                                                    else "")
+    if measured:
+        caption += (f". Random for {', '.join(measured)}: a uniformly random policy on the runs' own test episodes "
+                    f"(eval.json random_policy, mean over runs)")
+    return Table(caption, header, rows, bold)
+
+
+def decimals(*values: float) -> int:
+    """Decimals giving the smallest non-zero value two significant digits: at least 1, at most 4."""
+    nonzero = [abs(v) for v in values if v]
+    return min(4, max(1, 1 - math.floor(math.log10(min(nonzero))))) if nonzero else 1
 
 
 def raw_cell(scores: np.ndarray) -> str:
-    return f"{scores.mean():.1f} ± {scores.std(ddof=1):.1f}" if len(scores) > 1 else f"{scores.mean():.1f}"
+    mean = float(scores.mean())
+    if len(scores) == 1:
+        return number(mean)
+    std = float(scores.std(ddof=1))
+    places = decimals(mean, std)
+    return f"{mean:.{places}f} ± {std:.{places}f}"
 
 
 def number(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
+    return "–" if value is None else f"{value:.{decimals(value)}f}"
 
 
 def to_markdown(table: Table) -> str:

@@ -1,7 +1,9 @@
-"""Where a report's time goes: wall-clock seconds summed per named phase (`iris-bench report --timing`)."""
+"""Where a report's time goes: wall-clock seconds summed per named phase (`iris-bench report --timing`); phases
+timed in parallel threads add up, so their sum can exceed the total."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -12,6 +14,7 @@ _END = object()
 class Timings:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.lock = threading.Lock()
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -19,7 +22,8 @@ class Timings:
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            with self.lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
     def timed(self, name: str, items: Iterable) -> Iterator:
         """Yield from `items`, counting the time spent producing each item (a generator's work) under `name`."""

@@ -124,19 +124,30 @@ def run_perf(args) -> None:
     print_rows(rows, args.json, setting)
 
 
+def comma_list(value: str) -> list[str]:
+    """An option value `A,B` as its items, for options that accumulate (action="extend")."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def add_report(sub) -> None:
     from pathlib import Path
 
-    p = sub.add_parser("report", help="a paper's tables and figures: a campaign, score files and published Atari 100k results")
-    p.add_argument("--campaign", help="campaign to report, named after it: its finished runs under --runs-root "
-                                      "(or in MLflow with --tracking-uri)")
+    p = sub.add_parser("report", help="a paper's tables and figures: campaigns, score files and published Atari 100k "
+                                      "results")
+    p.add_argument("--campaign", dest="campaigns", action="extend", type=comma_list, default=[],
+                   metavar="NAME[=LABEL]", help="campaign(s) to report, each a method named after it or LABEL: its "
+                                                "finished runs under --runs-root (or in MLflow with --tracking-uri); "
+                                                "repeat it or give A,B")
     p.add_argument("--runs-root", type=Path, default=Path("runs"), help="where campaigns live (default: runs)")
-    p.add_argument("--tracking-uri", help="read the campaign from this MLflow store (e.g. sqlite:///mlflow.db) instead")
-    p.add_argument("--scores", nargs="+", type=Path, default=[], metavar="FILE",
+    p.add_argument("--tracking-uri", help="read the campaigns from this MLflow store (e.g. sqlite:///mlflow.db) "
+                                          "instead")
+    p.add_argument("--scores", nargs="+", action="extend", type=Path, default=[], metavar="FILE",
                    help="score files: .json {game: [score per run]} (the method is the file name) "
-                        "or .csv with columns method,game,seed,score")
-    p.add_argument("--baselines", default="all", help="published methods: all, none, or a comma list like IRIS,DIAMOND")
-    p.add_argument("--games", default="all", help="all (every game of any method) or a comma list")
+                        "or .csv with columns method,game,seed,score (a report's runs.csv); repeatable")
+    p.add_argument("--baselines", action="extend", type=comma_list, default=None,
+                   help="published methods: all (the default), none, or a comma list like IRIS,DIAMOND; repeatable")
+    p.add_argument("--games", action="extend", type=comma_list, default=None,
+                   help="all (every game of any method; the default) or a comma list; repeatable")
     p.add_argument("--drop-missing", action="store_true", help="leave out games some method lacks (the report names them)")
     p.add_argument("--reps", type=int, default=50_000, help="bootstrap repetitions (default: 50000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
@@ -152,13 +163,93 @@ def add_report(sub) -> None:
                 from analysis.report import write_report
                 from analysis.sources import load_methods
             with timings.phase("loading"):
-                methods = load_methods(args.campaign, args.runs_root, args.tracking_uri, args.scores, args.baselines)
-            write_report(args.out, methods, args.games, args.drop_missing, args.reps, args.seed, timings)
+                methods = load_methods(args.campaigns, args.runs_root, args.tracking_uri, args.scores,
+                                       ",".join(args.baselines or ["all"]))
+            write_report(args.out, methods, ",".join(args.games or ["all"]), args.drop_missing, args.reps, args.seed,
+                         timings)
         print(f"report: {args.out / 'report.md'}")
         if args.timing:
             print(timings.table())
 
     p.set_defaults(func=run_report)
+
+
+def add_plan(sub) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser("plan", help="before a campaign: expected interval widths, power against a baseline and "
+                                    "GPU-hours for each number of seeds")
+    p.add_argument("--games", default="all", help="all (the 26 Atari 100k games) or a comma list")
+    p.add_argument("--seeds", type=comma_list, default=["3", "5", "10"], help="numbers of seeds (default: 3,5,10)")
+    p.add_argument("--preset", default="paper", help="the campaign's preset, for its GPU-hours without a timed "
+                                                     "pilot (default: paper)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--pilot", help="a campaign of yours (under --runs-root) whose runs stand for the spread")
+    source.add_argument("--like", default="IRIS", help="or a published method's runs (default: IRIS)")
+    p.add_argument("--baseline", help="a published method: the power of the probability of improvement over it")
+    p.add_argument("--effect", type=float, help="with --baseline: the true P(campaign > baseline) to detect "
+                                                "(default: the pilot's own)")
+    p.add_argument("--sims", type=int, default=200, help="simulated campaigns per number of seeds (default: 200)")
+    p.add_argument("--reps", type=int, default=1000,
+                   help="bootstrap repetitions per simulated campaign (default: 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="also write plan.md, plan.json and the figure plan.png/.pdf here")
+    add_runs_root(p)
+    p.set_defaults(func=run_plan)
+
+
+def run_plan(args) -> None:
+    import dataclasses
+    import math
+
+    from analysis.campaign import read_campaign
+    from analysis.costs import unit
+    from analysis.normalise import references
+    from analysis.plan import plan, plan_table
+    from analysis.published import baseline_names, load_baseline
+    from analysis.tables import to_markdown
+    from benchmark.launch import PAPER_EPOCHS, PAPER_RUN_GPU_HOURS
+
+    try:
+        seed_counts = [int(n) for n in args.seeds]
+    except ValueError:
+        raise ConfigError(f"--seeds: a comma list of numbers like 3,5,10, got {','.join(args.seeds)}") from None
+    def one_baseline(option: str, name: str):
+        names = baseline_names(name)
+        if len(names) != 1:
+            raise ConfigError(f"{option} names one published method, got {name!r}")
+        return load_baseline(names[0])
+
+    pilot = read_campaign(args.runs_root, args.pilot) if args.pilot else one_baseline("--like", args.like)
+    baseline = one_baseline("--baseline", args.baseline) if args.baseline else None
+    if args.effect is not None and baseline is None:
+        raise ConfigError("--effect is the difference to detect against a --baseline: name one")
+    games = sorted(references()) if args.games == "all" else comma_list(args.games)
+    timed = [c.hours for c in pilot.costs if math.isfinite(c.hours)]
+    if timed:
+        hours, per_unit = sum(timed) / len(timed), unit(pilot)
+        basis = f"{hours:.3g} {per_unit} per run, measured on the pilot's {len(timed)} runs"
+    else:
+        epochs = resolve(args.preset, [], games[0]).training.epochs
+        hours, per_unit = PAPER_RUN_GPU_HOURS * epochs / PAPER_EPOCHS, "GPU-hours"
+        basis = (f"{hours:.3g} GPU-hours per run: {epochs} epochs of preset {args.preset} at the paper preset's "
+                 f"measured {PAPER_RUN_GPU_HOURS} h per {PAPER_EPOCHS} epochs on an H200")
+    rows = plan(pilot, games, seed_counts, hours, baseline, args.effect, args.sims, args.reps, args.seed)
+    effect = f"P = {args.effect}" if args.effect is not None else "the pilot's own"
+    lines = [f"Plan: {len(games)} games, runs like {pilot.name} ({pilot.source}), {args.sims} simulated campaigns "
+             f"x {args.reps} bootstrap repetitions each, seed {args.seed}.", f"Cost: {basis}."]
+    if baseline is not None:
+        lines.append(f"Power: against {baseline.name}'s published runs, true difference {effect}.")
+    text = "\n".join(lines) + "\n\n" + to_markdown(plan_table(rows, per_unit, baseline and baseline.name)) + "\n"
+    print(text, end="")
+    if args.out:
+        from analysis import figures
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        png = figures.plot_plan(rows, per_unit, args.out)
+        (args.out / "plan.md").write_text(f"# Plan\n\n{text}\n![plan]({png})\n")
+        (args.out / "plan.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=2) + "\n")
+        print(f"plan: {args.out / 'plan.md'}")
 
 
 def add_runs_root(p: argparse.ArgumentParser) -> None:
@@ -417,8 +508,8 @@ def run_dream(args) -> None:
     print(f"wrote {args.out} (real | reconstructed | imagined) and {png}")
 
 
-COMMANDS = [add_describe, add_envs, add_train, add_eval, add_dream, add_perf, add_report, add_run, add_status,
-            add_cancel, add_sync, add_tune]
+COMMANDS = [add_describe, add_envs, add_train, add_eval, add_dream, add_perf, add_report, add_plan, add_run,
+            add_status, add_cancel, add_sync, add_tune]
 
 
 def main(argv: list[str] | None = None) -> int:

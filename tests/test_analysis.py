@@ -31,6 +31,8 @@ PUBLISHED = {
     "SPR": (0.616, 0.396, 0.337, 0.577, None),
     "DrQ(eps)": (0.465, 0.313, 0.280, 0.631, None),
     "DER": (0.350, 0.189, 0.183, 0.698, None),
+    "BBF": (2.236, 0.879, 1.033, 0.340, 12),  # computed from its first 52 runs per game (SOURCES.md)
+    "Simulus": (1.645, 0.982, 0.990, 0.412, 13),
 }
 
 
@@ -133,7 +135,7 @@ def test_curves_aggregate_normalised_games_and_keep_raw_games_apart(runs_root):
 
 def test_report_from_a_campaign_and_a_score_file(runs_root, other_csv, tmp_path):
     out = tmp_path / "report"
-    methods = load_methods("camp", runs_root, score_files=[other_csv], baselines="none")
+    methods = load_methods(["camp"], runs_root, score_files=[other_csv], baselines="none")
     write_report(out, methods, reps=300, seed=0)
 
     aggregates = json.loads((out / "aggregates.json").read_text())
@@ -153,8 +155,9 @@ def test_report_from_a_campaign_and_a_score_file(runs_root, other_csv, tmp_path)
     assert rows["camp", "Catch"]["normalised_mean"] == ""  # no human reference: raw only
     assert float(rows["camp", "Pong"]["normalised_mean"]) == pytest.approx(expected[:, 0].mean())
 
-    improvement = json.loads((out / "improvement.json").read_text())
-    assert improvement["x"] == "camp" and improvement["y"]["Other"]["point"] < 0.5  # Other scores 2 more everywhere
+    (pair,) = json.loads((out / "improvement.json").read_text())["pairs"]
+    assert (pair["x"], pair["y"]) == ("camp", "Other") and pair["point"] < 0.5  # Other scores 2 more everywhere
+    assert pair["low"] is None  # Other has 2 runs: too few for an interval
 
     for figure in ("aggregates", "probability_of_improvement", "performance_profiles", "per_game", "sample_efficiency"):
         assert (out / f"{figure}.png").read_bytes().startswith(b"\x89PNG"), figure
@@ -181,10 +184,10 @@ def check_latex(path):
 
 
 def test_missing_games_are_an_error_unless_dropped(runs_root, tmp_path):
-    methods = load_methods("camp", runs_root, baselines="IRIS")
+    methods = load_methods(["camp"], runs_root, baselines="IRIS")
     with pytest.raises(ConfigError, match="IRIS lacks Catch.*--drop-missing"):
         write_report(tmp_path / "out", methods, reps=10)
-    methods = load_methods("camp", runs_root, baselines="IRIS")
+    methods = load_methods(["camp"], runs_root, baselines="IRIS")
     aggregates = write_report(tmp_path / "out", methods, drop_missing=True, reps=50)
     assert set(aggregates) == {"camp", "IRIS"}
     report = (tmp_path / "out" / "report.md").read_text()
@@ -193,7 +196,7 @@ def test_missing_games_are_an_error_unless_dropped(runs_root, tmp_path):
 
 
 def test_only_raw_games_give_raw_tables_and_no_aggregates(runs_root, tmp_path):
-    methods = load_methods("camp", runs_root, baselines="none")
+    methods = load_methods(["camp"], runs_root, baselines="none")
     aggregates = write_report(tmp_path / "out", methods, games="Catch", reps=50)
     assert aggregates == {"camp": {"runs": 3}}
     assert "no human-normalised aggregates" in (tmp_path / "out" / "report.md").read_text()
@@ -246,11 +249,11 @@ def test_empty_and_unknown_campaigns(tmp_path):
 
 
 def test_unknown_game_and_unequal_runs(runs_root, tmp_path):
-    methods = load_methods("camp", runs_root, baselines="none")
+    methods = load_methods(["camp"], runs_root, baselines="none")
     with pytest.raises(ConfigError, match="unknown game.*Pongg.*the methods have: Breakout, Catch, Pong"):
         write_report(tmp_path / "out", methods, games="Pong,Pongg")
     (runs_root / "camp" / "Pong" / "s2" / "eval.json").unlink()
-    methods = load_methods("camp", runs_root, baselines="none")
+    methods = load_methods(["camp"], runs_root, baselines="none")
     with pytest.raises(ConfigError, match=r"camp has unequal runs per game \(Breakout 3, Catch 3, Pong 2\)"):
         write_report(tmp_path / "out", methods)
 

@@ -6,7 +6,7 @@ import pytest
 from rliable import library, metrics
 
 from analysis.aggregates import METRICS, aggregate
-from analysis.bootstrap import rng_for, run_indices, stratified_resamples
+from analysis.bootstrap import MIN_RUNS, rng_for, run_counts, run_indices
 from analysis.improvement import improvement, resampled_improvement
 from analysis.profiles import TAUS, profile, resampled_profile
 from analysis.timing import Timings
@@ -22,17 +22,27 @@ def scores():
     return x
 
 
-def test_resamples_keep_each_game_s_own_runs(scores):
-    for sample in stratified_resamples(scores, 50, np.random.default_rng(0)):
-        for game in range(GAMES):
-            assert set(sample[:, :, game].ravel()) <= set(scores[:, game])
+def test_counts_are_the_draws_of_each_game_s_runs():
+    indices = np.random.default_rng(0).integers(RUNS, size=(50, RUNS, GAMES))
+    counts = run_counts(indices)  # (chunk, games, runs)
+    assert counts.shape == (50, GAMES, RUNS) and (counts.sum(axis=2) == RUNS).all()
+    assert counts[7, 2, 3] == (indices[7, :, 2] == 3).sum()
 
 
 @pytest.mark.parametrize("name", list(METRICS))
-def test_batched_metrics_equal_rliable_on_each_resample(scores, name):
-    point, batched = METRICS[name]
-    sample = next(stratified_resamples(scores, 40, np.random.default_rng(0)))
-    assert batched(sample) == pytest.approx([point(s) for s in sample], abs=1e-12)
+def test_metrics_from_counts_equal_rliable_on_each_resample(scores, name):
+    point, resampled = METRICS[name]
+    indices = np.random.default_rng(0).integers(RUNS, size=(40, RUNS, GAMES))
+    samples = [np.take_along_axis(scores, i, axis=0) for i in indices]
+    assert resampled(scores, run_counts(indices)) == pytest.approx([point(s) for s in samples], abs=1e-12)
+
+
+def test_iqm_from_counts_on_many_runs_with_ties():
+    x = np.round(np.random.default_rng(3).normal(size=(100, 26)), 1)  # 2,600 values, many equal
+    indices = np.random.default_rng(4).integers(100, size=(8, 100, 26))
+    _, resampled = METRICS["iqm"]
+    expected = [metrics.aggregate_iqm(np.take_along_axis(x, i, axis=0)) for i in indices]
+    assert resampled(x, run_counts(indices)) == pytest.approx(expected, abs=1e-12)
 
 
 def test_aggregate_intervals_match_rliable(scores):
@@ -105,11 +115,15 @@ def test_a_method_s_stream_depends_on_its_name_not_on_the_others():
 
 
 def test_chunks_cover_exactly_the_repetitions():
-    chunks = list(run_indices(np.random.default_rng(0), 1001, 5, 26, per_rep=1 << 20))  # 4 repetitions per chunk
+    chunks = list(run_indices(np.random.default_rng(0), 1001, 5, 26, per_rep=1 << 18))  # 4 repetitions per chunk
     assert sum(len(c) for c in chunks) == 1001 and len(chunks) == 251
 
 
-def test_a_single_run_per_game_gives_points_only(scores):
-    result = aggregate(scores[:1], 100, np.random.default_rng(0), Timings())
-    assert result["mean"] == {"point": pytest.approx(scores[0].mean()), "low": None, "high": None}
-    assert result["runs"] == 1
+@pytest.mark.parametrize("runs", range(1, MIN_RUNS))
+def test_too_few_runs_per_game_give_points_only(scores, runs):
+    result = aggregate(scores[:runs], 100, np.random.default_rng(0), Timings())
+    assert result["mean"] == {"point": pytest.approx(scores[:runs].mean()), "low": None, "high": None}
+    assert result["runs"] == runs
+    assert improvement(scores[:runs], scores, 100, np.random.default_rng(0))["low"] is None
+    assert profile(scores[:runs], 100, np.random.default_rng(0))["low"] is None
+    assert aggregate(scores[:MIN_RUNS], 100, np.random.default_rng(0), Timings())["mean"]["low"] is not None

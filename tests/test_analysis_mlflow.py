@@ -55,3 +55,12 @@ def test_report_reads_the_campaign_from_mlflow(store, tmp_path):
     aggregates = json.loads((out / "aggregates.json").read_text())
     assert list(aggregates) == ["camp", "IRIS"] and aggregates["camp"]["runs"] == 2
     assert (out / "sample_efficiency.png").exists()  # from the test-return histories
+
+
+def test_two_campaigns_from_one_store_with_a_label(store, tmp_path):
+    from analysis.sources import load_methods
+
+    first, again = load_methods(["camp", "camp=camp-again"], tracking_uri=store, baselines="none")
+    assert (first.name, again.name) == ("camp", "camp-again")
+    assert sorted(first.run_seeds("Pong")) == ["0", "1"]  # the seed tags, for runs.csv
+    assert {g: sorted(s) for g, s in again.scores.items()} == {g: sorted(s) for g, s in first.scores.items()}
