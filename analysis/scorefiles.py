@@ -7,6 +7,7 @@ that way), turned back into raw scores with the same references.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.method import Method, as_scores
-from analysis.normalise import denormalise, has_reference, normalise
+from analysis.normalise import denormalise, has_reference, normalise, references
 from iris.errors import ConfigError
 
 CSV_COLUMNS = ("method", "game", "seed", "score")
@@ -42,7 +43,8 @@ def read_score_json(path: Path, name: str) -> Method:
         return Method(name, read_normalised_records(path, data), str(path))
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"score file {path}: expected {{game: [score per run]}}")
-    return Method(name, {game: as_scores(values, f"{path}: {game}") for game, values in data.items()}, str(path))
+    return Method(name, {check_game(game, str(path)): as_scores(values, f"{path}: {game}") for game, values in data.items()},
+                  str(path))
 
 
 def read_normalised_records(path: Path, records: list) -> dict[str, np.ndarray]:
@@ -67,15 +69,37 @@ def read_score_csv(path: Path) -> list[Method]:
         scores = defaultdict(lambda: defaultdict(dict))  # method -> game -> seed -> score
         for row in reader:
             where = f"{path}:{reader.line_num}"
-            seeds = scores[row["method"]][row["game"]]
-            if row["seed"] in seeds:
-                raise ConfigError(f"{where}: {row['method']} {row['game']} seed {row['seed']} appears twice")
-            seeds[row["seed"]] = as_scores([row["score"]], where)[0]
+            game, seed = check_game(row["game"], where), parse_seed(row["seed"], where)
+            seeds = scores[row["method"]][game]
+            if seed in seeds:
+                raise ConfigError(f"{where}: {row['method']} {game} seed {seed} appears twice")
+            seeds[seed] = as_scores([row["score"]], where)[0]
     if not scores:
         raise ConfigError(f"score file {path}: no scores")
     return [Method(method, {game: np.asarray(list(seeds.values())) for game, seeds in games.items()}, str(path),
                    seeds={game: list(seeds) for game, seeds in games.items()})
             for method, games in scores.items()]
+
+
+def check_game(game: str, where: str) -> str:
+    """An Atari 100k game (one with published references) or the suite's Catch, else a one-line error."""
+    if game in references() or game == "Catch":
+        return game
+    valid = [*references(), "Catch"]
+    close = difflib.get_close_matches(game, valid, n=3, cutoff=0.5) or [g for g in valid if g.lower() == game.lower()]
+    raise ConfigError(f"{where}: unknown game {game!r}; "
+                      + (f"did you mean {', '.join(close)}?" if close else f"valid: {', '.join(valid)}"))
+
+
+def parse_seed(text: str, where: str) -> str:
+    """A seed as its canonical non-negative integer ("00" and "0" are one seed)."""
+    try:
+        seed = int(text)
+    except (TypeError, ValueError):
+        seed = -1
+    if seed < 0:
+        raise ConfigError(f"{where}: bad seed {text!r}: expected a non-negative integer")
+    return str(seed)
 
 
 def write_runs_csv(path: Path, methods: list[Method], games: list[str]) -> None:

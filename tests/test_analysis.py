@@ -235,6 +235,21 @@ def test_bad_csv_score_names_the_line(tmp_path):
         read_score_file(path)
 
 
+@pytest.mark.parametrize("rows, message", [
+    ("A,Pong,0,1\nA,Pong,00,2\n", r"bad.csv:3: A Pong seed 0 appears twice"),
+    ("A,Pong,-1,1\n", r"bad.csv:2: bad seed '-1': expected a non-negative integer"),
+    ("A,Pong,x,1\n", r"bad.csv:2: bad seed 'x'"),
+    ("A,Pongg,0,1\n", r"bad.csv:2: unknown game 'Pongg'; did you mean Pong"),
+])
+def test_csv_seeds_and_games_are_checked(tmp_path, rows, message):
+    path = tmp_path / "bad.csv"
+    path.write_text("method,game,seed,score\n" + rows)
+    with pytest.raises(ConfigError, match=message):
+        read_score_file(path)
+    with pytest.raises(ConfigError, match=r"bad.json: unknown game 'Pongg'"):
+        read_score_file(write_json(tmp_path / "bad.json", {"Pongg": [1.0]}))
+
+
 def test_unknown_baseline_names_the_choices():
     with pytest.raises(ConfigError, match=r"unknown baseline 'Dreamer'; choose from IRIS, DIAMOND, .*, all, or none"):
         load_methods(baselines="IRIS,Dreamer")
