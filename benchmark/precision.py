@@ -14,32 +14,15 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from benchmark.perf import Row
 from iris import rundir
 from iris.config import resolve
 from iris.trainer import Trainer
 
-COMPONENTS = ("tokenizer", "world_model", "actor_critic")
 PRECISIONS = ("fp32", "bf16")
 
 
-def snapshot(trainer: Trainer) -> dict:
-    return copy.deepcopy({"agent": trainer.agent.state_dict(), "optimizers": {k: o.state_dict() for k, o in
-                          trainer.optimizers.items()}, "numpy": trainer.rng.bit_generator.state,
-                          "torch": torch.get_rng_state()})
-
-
-def restore(trainer: Trainer, state: dict, bf16: bool) -> None:
-    trainer.agent.load_state_dict(state["agent"])
-    for k, o in trainer.optimizers.items():
-        o.load_state_dict(copy.deepcopy(state["optimizers"][k]))
-    trainer.rng.bit_generator.state = state["numpy"]
-    torch.set_rng_state(state["torch"])
-    trainer.bf16 = bf16
-    trainer._dream = None  # the rollout's cache and weight copy take the precision they are made in
-    trainer.tokens = trainer.new_token_cache()
 
 
 def loss_curves(preset: str, game: str | None, overrides: list[str], steps: int) -> dict[str, dict[str, list[float]]]:
@@ -51,14 +34,15 @@ def loss_curves(preset: str, game: str | None, overrides: list[str], steps: int)
         with redirect_stdout(io.StringIO()):
             trainer = Trainer(Path(tmp))
             trainer.collect(max(cfg.training.collect_steps, 4 * cfg.world_model.max_blocks, 4 * cfg.actor_critic.burn_in))
-        start = snapshot(trainer)
+        start = copy.deepcopy(trainer.state_dict())
         curves: dict[str, dict[str, list[float]]] = {}
-        for name in COMPONENTS:
-            loss_fn = getattr(trainer, f"{name}_loss")
-            curves[name] = {}
+        for component in trainer.components:
+            curves[component.name] = {}
             for precision in PRECISIONS:
-                restore(trainer, start, precision == "bf16")
-                curves[name][precision] = [trainer.update(name, 1, loss_fn)[f"{name}/loss"] for _ in range(steps)]
+                trainer.load_state_dict(copy.deepcopy(start))  # weights, optimisers, generators, store: as at the start
+                trainer.use_precision(precision == "bf16")
+                curves[component.name][precision] = [trainer.update(component, 1)[f"{component.name}/loss"]
+                                                     for _ in range(steps)]
         return curves
 
 

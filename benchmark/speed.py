@@ -64,21 +64,17 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
         ("world_model", wm, "tokens/s", wm.batch_size * wm.max_blocks * trainer.agent.world_model.block_size),
         ("actor_critic", ac, "updates/s", 1),
     ):
-        loss_fn = getattr(trainer, f"{name}_loss")
-        first = timed(lambda: trainer.update(name, 1, loss_fn), dev)
-        seconds = timed(lambda: trainer.update(name, steps, loss_fn), dev)
+        part = trainer.component(name)
+        first = timed(lambda: trainer.update(part, 1), dev)
+        seconds = timed(lambda: trainer.update(part, steps), dev)
         out[(f"{name} training", unit)] = steps * per_step / seconds
         out[(f"{name} step", "s")] = seconds / steps
         once += first - seconds / steps
     out[(ONCE, "s")] = max(once, 0.0)
 
     # Imagination alone: burn-in and rollout from segments whose tokens and reconstructions are ready.
-    batches = []
     with trainer.autocast(), torch.no_grad():
-        for _ in range(steps + 1):
-            seg = trainer.segments(ac.batch_size, ac.burn_in + 1, from_start=False)
-            tokens = trainer.tokenize(seg)
-            batches.append((tokens, trainer.detokenize(tokens, seg), to_device(seg["mask"], dev)))
+        batches = [trainer.burn_in_batch() for _ in range(steps + 1)]
 
     def dream(batch):
         with trainer.autocast(), torch.no_grad():

@@ -103,6 +103,7 @@ class EpisodeStore:
         self._reindex()
 
     def _reindex(self) -> None:
+        self.version = getattr(self, "version", -1) + 1  # every change renumbers steps: caches keyed by step check it
         self._sampled = self.episodes + self.pending
         lengths = np.array([len(e) for e in self._sampled], np.int64)
         self._step_ends = np.cumsum(lengths)

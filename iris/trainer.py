@@ -1,10 +1,17 @@
 """The epoch loop: collect experience, update the tokenizer, the world model, then the actor-critic in
 imagination; evaluate; checkpoint. Everything lives in one run directory (iris/rundir.py) and a rerun on
-the same directory resumes from the last epoch checkpoint, bit for bit on the CPU."""
+the same directory resumes from the last epoch checkpoint (iris/checkpoint.py), bit for bit on the CPU.
+
+    for epoch in 1..epochs:
+        collect(collect_steps)                      while epoch <= collect_until_epoch
+        for component in tokenizer, world model, actor-critic:
+            update(component, steps_per_epoch)      once epoch > its start_after_epoch
+        evaluate(eval_episodes)                     every eval_every epochs
+        checkpoint
+"""
 
 from __future__ import annotations
 
-import io
 import math
 import random
 import time
@@ -16,11 +23,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from iris import rundir
+from iris import checkpoint, rundir
 from iris.agent import Agent
 from iris.collect import Collector, evaluate
+from iris.components import Component, make_components
 from iris.config import Config, validate
-from iris.errors import ConfigError, NonFiniteLoss, RunStateError
+from iris.errors import ConfigError, NonFiniteLoss
 from iris.dream import write_dream
 from iris.envs import num_actions
 from iris.episodes import Episode, EpisodeStore
@@ -28,8 +36,6 @@ from iris.imagination import Dream, imagine, new_dream
 from iris.lpips import load_lpips, require_weights
 from iris.runtime import pick_device, set_up_runtime
 from iris.tokenizer import TokenCache, to_device
-
-CHECKPOINT = "checkpoint.pt"
 
 
 def compile_nets(agent: Agent, lpips: torch.nn.Module | None) -> None:
@@ -41,24 +47,6 @@ def compile_nets(agent: Agent, lpips: torch.nn.Module | None) -> None:
     for net in (agent.tokenizer.encoder, agent.tokenizer.decoder, agent.actor_critic.cnn, lpips):
         if net is not None:
             net.compile()
-
-
-def make_optimizers(agent: Agent, cfg: Config) -> dict[str, torch.optim.Optimizer]:
-    # Weight decay only on the world model's matrices, not on biases, norms or embeddings (as in minGPT).
-    decay, no_decay = [], []
-    for module in agent.world_model.modules():
-        for name, p in module.named_parameters(recurse=False):
-            (decay if name == "weight" and isinstance(module, torch.nn.Linear) else no_decay).append(p)
-    wm = cfg.world_model
-    fused = True if next(agent.parameters()).is_cuda else None  # CUDA: a few kernels per step instead of dozens
-    return {
-        "tokenizer": torch.optim.Adam(agent.tokenizer.parameters(), lr=cfg.tokenizer.lr, fused=fused),
-        "world_model": torch.optim.AdamW(
-            [{"params": decay, "weight_decay": wm.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=wm.lr,
-            fused=fused,
-        ),
-        "actor_critic": torch.optim.Adam(agent.actor_critic.parameters(), lr=cfg.actor_critic.lr, fused=fused),
-    }
 
 
 class Trainer:
@@ -74,8 +62,9 @@ class Trainer:
         torch.manual_seed(self.seed)
         self.rng = np.random.default_rng(self.seed)
         self.agent = Agent(self.cfg, num_actions(self.cfg.env.game)).to(self.device).eval()  # update() trains one at a time
-        self._dream: Dream | None = None
-        self.optimizers = make_optimizers(self.agent, self.cfg)
+        self.components = make_components(self.agent, self.cfg, {"tokenizer": self.tokenizer_loss,
+                                                                 "world_model": self.world_model_loss,
+                                                                 "actor_critic": self.actor_critic_loss})
         self.lpips = load_lpips(self.cfg.tokenizer.lpips_weights).to(self.device) if self.cfg.tokenizer.perceptual_weight > 0 else None
         if self.runtime.compile:
             compile_nets(self.agent, self.lpips)
@@ -84,41 +73,33 @@ class Trainer:
                                    self.cfg.training.time_limit_is_end)
         self.epoch, self.env_steps, self.elapsed = 0, 0, 0.0
         self.last_test_return: float | None = None
-        for partial in self.run_dir.glob(f".{CHECKPOINT}.*.tmp"):  # a checkpoint write cut off by a kill
-            partial.unlink()
-        if (self.run_dir / CHECKPOINT).exists():
-            self.load_checkpoint()
+        self._dream: Dream | None = None
+        self._tokens: tuple[tuple[int, int], TokenCache] | None = None
+        checkpoint.remove_partial_writes(self.run_dir)
+        state = checkpoint.read(self.run_dir, self.device)
+        if state is not None:
+            self.load_state_dict(state)
         else:  # stopped before its first checkpoint: what it collected and logged is redone, identically
             self.store.truncate(0)
             rundir.truncate_metrics(self.run_dir, 0)
-        self.tokens = self.new_token_cache()  # renewed whenever the store or the tokenizer changes
 
     # ---- checkpoints -------------------------------------------------------------------------------
-    def save_checkpoint(self) -> None:
-        state = {
+    def state_dict(self) -> dict:
+        return {
             "agent": self.agent.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "optimizers": {c.name: c.optimizer.state_dict() for c in self.components},
             "collector": self.collector.state_dict(),
-            "rng": {"python": random.getstate(), "numpy": self.rng.bit_generator.state, "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+            "rng": checkpoint.rng_state(self.rng),
             "epoch": self.epoch, "env_steps": self.env_steps, "elapsed": self.elapsed,
             "episodes": self.store.num_episodes, "last_test_return": self.last_test_return,
         }
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        rundir.atomic_write_bytes(self.run_dir / CHECKPOINT, buffer.getvalue())
 
-    def load_checkpoint(self) -> None:
-        state = read_checkpoint(self.run_dir, self.device)
+    def load_state_dict(self, state: dict) -> None:
         self.agent.load_state_dict(state["agent"])
-        for k, o in self.optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
+        for c in self.components:
+            c.optimizer.load_state_dict(state["optimizers"][c.name])
         self.collector.load_state_dict(state["collector"])
-        random.setstate(state["rng"]["python"])
-        self.rng.bit_generator.state = state["rng"]["numpy"]
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if state["rng"]["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        checkpoint.set_rng_state(state["rng"], self.rng)
         self.epoch, self.env_steps, self.elapsed = state["epoch"], state["env_steps"], state["elapsed"]
         self.last_test_return = state["last_test_return"]
         # Episodes finished after the checkpoint are collected again, identically, from the restored envs.
@@ -129,25 +110,34 @@ class Trainer:
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
+    def use_precision(self, bf16: bool) -> None:
+        """Switch autocast on or off for what follows (iris-bench perf --precision compares the two)."""
+        self.bf16, self._dream = bf16, None  # the rollout's cache and weight copy take the precision they are made in
+
     # ---- one component's updates ---------------------------------------------------------------------
-    def update(self, name: str, steps: int, loss_fn: Callable[[], tuple[torch.Tensor, dict]]) -> dict[str, float]:
-        module, optimizer = getattr(self.agent, name), self.optimizers[name]
-        module.train()
+    def component(self, name: str) -> Component:
+        return next(c for c in self.components if c.name == name)
+
+    def update(self, component: Component, steps: int) -> dict[str, float]:
+        """`steps` optimiser steps of one component, each on a freshly sampled batch; the mean of its logged terms."""
+        component.module.train()
         sums: dict[str, torch.Tensor] = defaultdict(float)
-        for _ in tqdm(range(steps), desc=name, leave=False, disable=None):
+        for _ in tqdm(range(steps), desc=component.name, leave=False, disable=None):
             with self.autocast():
-                loss, logs = loss_fn()
-            optimizer.zero_grad(set_to_none=True)
+                loss, logs = component.loss()
+            component.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(module.parameters(), self.cfg.training.grad_clip)
-            optimizer.step()
+            torch.nn.utils.clip_grad_norm_(component.module.parameters(), self.cfg.training.grad_clip)
+            component.optimizer.step()
+            component.updates += 1
             for k, v in {"loss": loss.detach(), **logs}.items():
                 sums[k] = sums[k] + v
+        name = component.name
         means = {f"{name}/{k}": float(v) / steps for k, v in sums.items()}  # one host sync per component
         if not math.isfinite(means[f"{name}/loss"]):
             raise NonFiniteLoss(f"{name} loss became {means[f'{name}/loss']} in epoch {self.epoch}; "
                                 f"the last good checkpoint (epoch {self.epoch - 1}) is kept")
-        module.eval()
+        component.module.eval()
         return means
 
     def tokenizer_loss(self) -> tuple[torch.Tensor, dict]:
@@ -164,13 +154,16 @@ class Trainer:
         return self.agent.world_model.compute_loss(tokens, actions, rewards, ends, mask)
 
     def actor_critic_loss(self) -> tuple[torch.Tensor, dict]:
-        ac = self.cfg.actor_critic
-        seg = self.segments(ac.batch_size, ac.burn_in + 1, from_start=False)  # burn_in real frames, then the start
-        tokens = self.tokenize(seg)
-        seen = self.detokenize(tokens, seg)  # the agent only ever sees reconstructions
-        mask = to_device(seg["mask"], self.device)
-        traj = imagine(self.agent.actor_critic, self.agent.tokenizer, self.dream(), tokens, seen, mask, ac.horizon)
+        traj = imagine(self.agent.actor_critic, self.agent.tokenizer, self.dream(), *self.burn_in_batch(),
+                       self.cfg.actor_critic.horizon)
         return self.agent.actor_critic.compute_loss(traj)
+
+    def burn_in_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Real segments for imagination, as iris.imagination.imagine takes them: tokens, the reconstructions the agent
+        sees (never the frames themselves) and the mask, of burn_in frames for the LSTM then the frame to start from."""
+        seg = self.segments(self.cfg.actor_critic.batch_size, self.cfg.actor_critic.burn_in + 1, from_start=False)
+        tokens = self.tokenize(seg)
+        return tokens, self.detokenize(tokens, seg), to_device(seg["mask"], self.device)
 
     def dream(self) -> Dream:
         """The imagination rollout, made once; call it under self.autocast(): its cache takes the passes' precision."""
@@ -178,6 +171,14 @@ class Trainer:
             t = self.cfg.training
             self._dream = new_dream(self.agent.world_model, self.cfg.actor_critic.batch_size, t.kv_cache, t.cuda_graphs)
         return self._dream
+
+    @property
+    def tokens(self) -> TokenCache:
+        """The token cache of the store and tokenizer as they are now: a new one after either changed."""
+        now = (self.store.version, self.component("tokenizer").updates)
+        if self._tokens is None or self._tokens[0] != now:
+            self._tokens = now, TokenCache(self.agent.tokenizer, self.store.num_steps, self.device)
+        return self._tokens[1]
 
     def tokenize(self, seg: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.cfg.training.token_cache:
@@ -203,15 +204,11 @@ class Trainer:
         for episode in episodes:
             self.store.add(episode)
         self.store.set_pending(self.collector.in_progress())
-        self.tokens = self.new_token_cache()  # the store's step numbers moved
         return episodes
-
-    def new_token_cache(self) -> TokenCache:
-        return TokenCache(self.agent.tokenizer, self.store.num_steps, self.device)
 
     # ---- the epoch loop ------------------------------------------------------------------------------
     def run_epoch(self) -> dict:
-        cfg, t = self.cfg, self.cfg.training
+        t = self.cfg.training
         row: dict = {"epoch": self.epoch}
         start = time.perf_counter()
         if self.epoch <= t.collect_until_epoch:
@@ -221,14 +218,13 @@ class Trainer:
                 row["train/return_mean"] = float(np.mean([e.ret for e in episodes]))
                 row["train/length_mean"] = float(np.mean([len(e) for e in episodes]))
             row["throughput/collect_steps_per_s"] = t.collect_steps / (time.perf_counter() - start)
-        for name, component in (("tokenizer", cfg.tokenizer), ("world_model", cfg.world_model), ("actor_critic", cfg.actor_critic)):
-            if self.epoch > component.start_after_epoch and self.store.num_steps > 0:
+        for component in self.components:
+            if component.active(self.epoch) and self.store.num_steps > 0:
                 tic = time.perf_counter()
-                row.update(self.update(name, component.steps_per_epoch, getattr(self, f"{name}_loss")))
-                row[f"throughput/{name}_steps_per_s"] = component.steps_per_epoch / (time.perf_counter() - tic)
-                if name == "tokenizer":
+                row.update(self.update(component, component.steps_per_epoch))
+                row[f"throughput/{component.name}_steps_per_s"] = component.steps_per_epoch / (time.perf_counter() - tic)
+                if component.name == "tokenizer":
                     self.reseed_codes()
-                    self.tokens = self.new_token_cache()
         if t.eval_every and self.epoch % t.eval_every == 0:
             returns, lengths = self.evaluate(t.eval_episodes)
             self.last_test_return = float(np.mean(returns))
@@ -240,10 +236,12 @@ class Trainer:
         return row
 
     def reseed_codes(self) -> None:
+        """catch's fix against codebook collapse (tokenizer.code_reset_steps): unused codes re-seeded after updates."""
         done = (self.epoch - self.cfg.tokenizer.start_after_epoch) * self.cfg.tokenizer.steps_per_epoch
         if done <= self.cfg.tokenizer.code_reset_steps:
             frames = self.sample_frames()  # before the generator's seed: the run's random stream stays as it was
             self.agent.tokenizer.reseed_unused_codes(frames, torch.Generator().manual_seed(int(self.rng.integers(2**31))))
+            self.component("tokenizer").updates += 1  # the codebook changed: tokens computed before are stale
 
     def evaluate(self, episodes: int, temperature: float | None = None) -> tuple[list[float], list[int]]:
         self.agent.eval()
@@ -274,7 +272,7 @@ class Trainer:
                 self.elapsed += time.perf_counter() - tic
                 row["time"] = self.elapsed
                 rundir.append_metrics(self.run_dir, row)
-                self.save_checkpoint()
+                checkpoint.write(self.run_dir, self.state_dict())
                 rundir.write_status(self.run_dir, state="running", epoch=self.epoch, env_steps=self.env_steps,
                                     last_test_return=self.last_test_return)
                 self.log(summary(row, t.epochs))
@@ -322,12 +320,12 @@ def load_agent(run_dir: Path, device: str = "auto") -> tuple[Agent, Config, dict
     episodes that were in progress then."""
     run_dir = Path(run_dir)
     spec = rundir.read_spec(run_dir)
-    if spec is None or not (run_dir / CHECKPOINT).exists():
-        raise ConfigError(f"{run_dir} holds no trained run (spec.json and {CHECKPOINT} are needed)")
-    cfg = rundir.spec_config(spec)
     dev = pick_device(device)
+    state = checkpoint.read(run_dir, dev) if spec is not None else None
+    if state is None:
+        raise ConfigError(f"{run_dir} holds no trained run (spec.json and {checkpoint.CHECKPOINT} are needed)")
+    cfg = rundir.spec_config(spec)
     agent = Agent(cfg, num_actions(cfg.env.game)).to(dev)
-    state = read_checkpoint(run_dir, dev)
     agent.load_state_dict(state["agent"])
     in_progress = [buf.to_episode() for buf in state["collector"]["buffers"] if buf.actions]
     return agent.eval(), cfg, {"epoch": state["epoch"], "env_steps": state["env_steps"], "device": dev,
@@ -341,15 +339,6 @@ def check_runnable(cfg: Config, device: bool = True) -> None:
         pick_device(cfg.training.device)
     if cfg.tokenizer.perceptual_weight > 0:
         require_weights(cfg.tokenizer.lpips_weights)
-
-
-def read_checkpoint(run_dir: Path, device: torch.device) -> dict:
-    path = Path(run_dir) / CHECKPOINT
-    try:
-        return torch.load(path, map_location=device, weights_only=False)
-    except Exception as e:  # a truncated or overwritten file: zip, pickle or storage errors
-        raise RunStateError(f"{path} is damaged ({type(e).__name__}): restore it from a copy, or move it away to "
-                            "train the run again from its start") from None
 
 
 def train(run_dir: Path, on_epoch: Callable[[dict], None] | None = None, max_epochs: int | None = None) -> dict | None:
