@@ -36,7 +36,7 @@ def server(tmp_path_factory):
         users = get_app_client("basic-auth", tracking_uri=uri)
         users.create_user(USER, PASSWORD)
         users.create_user(OTHER, OTHER_PASSWORD)
-    yield uri, servers.log(port)
+    yield uri, servers.log(port), folder
     servers.close()
 
 
@@ -75,7 +75,7 @@ def the_run(uri: str, experiment: str):
 
 
 def test_server_is_secured_and_says_what_a_job_needs(server):
-    uri, log = server
+    uri, log, _ = server
     assert f"tracking URI: {uri}" in log and "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD" in log
     assert f"ssh -N -f -L {uri.rsplit(':', 1)[1]}:127.0.0.1:" in log
     assert ADMIN_PASSWORD not in log
@@ -85,7 +85,7 @@ def test_server_is_secured_and_says_what_a_job_needs(server):
 
 
 def test_a_campaign_logs_with_the_right_credentials_and_keeps_none(server, runs_root, iris_bench, tiny_set, wait_for):
-    uri, _ = server
+    uri, *_ = server
     run_campaign(iris_bench, runs_root, tiny_set, job_env(uri), ["--executor", "local", "--max-parallel", "1",
                                                                   "--wait"])
 
@@ -95,10 +95,11 @@ def test_a_campaign_logs_with_the_right_credentials_and_keeps_none(server, runs_
         assert [m.value for m in client.get_metric_history(run.info.run_id, "epoch")] == [1.0, 2.0, 3.0]
         assert "eval.json" in [a.path for a in client.list_artifacts(run.info.run_id)]  # uploaded through the server
     assert files_holding(runs_root, [USER, PASSWORD, ADMIN_PASSWORD]) == []
+    assert files_holding(server[2], [PASSWORD, ADMIN_PASSWORD]) == []  # its store, users (hashed) and log
 
 
 def test_refused_credentials_are_one_line_and_training_goes_on(server, runs_root, iris_bench, tiny_set):
-    uri, _ = server
+    uri, *_ = server
     wrong = secrets.token_urlsafe(18)
     trained = run_campaign(iris_bench, runs_root, tiny_set, job_env(uri, wrong), ["--executor", "debug"])
 
@@ -115,7 +116,7 @@ def test_refused_credentials_are_one_line_and_training_goes_on(server, runs_root
 
 
 def test_a_user_without_permission_cannot_read_the_experiment(server):
-    uri, _ = server
+    uri, *_ = server
     target = tracking.Target(uri, "private", None, "test")
     with as_user(USER, PASSWORD):
         experiment_id = tracking.prepare(target)  # its creator may manage it
