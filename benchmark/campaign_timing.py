@@ -5,6 +5,7 @@ machine runs; CPU time (the command's own) does not."""
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -27,18 +28,20 @@ def campaign_timings(executor: str = "local", profile: str | None = None) -> lis
         rows = []
         try:
             for label, args in steps:
-                wall, cpu = _measure(args)
+                wall, cpu = measure(args)
                 rows += [(f"26x5 campaign: {label}", wall, "s"), (f"26x5 campaign: {label}, CPU", cpu, "s")]
         finally:
-            _measure(["cancel", *where], check=False)
+            measure(["cancel", *where], check=False)
     return rows
 
 
-def _measure(args: list[str], check: bool = True) -> tuple[float, float]:
-    """Wall and CPU seconds of `iris-bench ARGS` (CPU: the command and the children it waited for)."""
+def measure(args: list[str], check: bool = True, env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds of `iris-bench ARGS` (CPU: the command and the children it waited for), with `env`
+    added to this environment."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     tic = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True,
+                          env=os.environ | (env or {}))
     wall = time.perf_counter() - tic
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if check and done.returncode != 0:

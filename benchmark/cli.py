@@ -89,6 +89,8 @@ def add_perf(sub) -> None:
                    help="instead: bf16 autocast against fp32, each component's loss and --steps training steps from the "
                         "same weights on the same batches")
     p.add_argument("--plot", help="with --precision: write the loss curves side by side to this PNG")
+    p.add_argument("--tracker", action="store_true",
+                   help="instead: wall time of a small Catch campaign with a healthy and with a dead MLflow server")
     p.add_argument("--executor", default="local", help="with --campaign: local (default) or slurm")
     p.add_argument("--profile", help="with --campaign --executor slurm: the SLURM profile")
     p.add_argument("--json", action="store_true")
@@ -102,6 +104,11 @@ def run_perf(args) -> None:
         from benchmark.perf import store_memory_benchmark
 
         print_rows(store_memory_benchmark(), args.json)
+        return
+    if args.tracker:
+        from benchmark.tracker_timing import dead_server_cost
+
+        print_rows(dead_server_cost(), args.json)
         return
     if args.campaign:
         from benchmark.campaign_timing import campaign_timings
@@ -344,13 +351,38 @@ def add_sync(sub) -> None:
     p.set_defaults(func=run_sync)
 
 
-def run_sync(args) -> None:
+def run_sync(args) -> int:
     from benchmark import campaign, tracking
 
+    errors = 0
     for c in campaign.find(args.runs_root, args.campaign):
         outcome = tracking.sync_campaign(c.root, c.name, [c.run_dir(k) for k in c.runs])
         for run_dir, what in outcome.items():
             print(f"{c.name} {run_dir.relative_to(c.root)}: {what}")
+            errors += what.startswith("error:")
+    return 1 if errors else 0
+
+
+def add_tracking_server(sub) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser("tracking-server", help="start a shared MLflow server with MLflow's basic-auth (users and "
+                                               "passwords) on a store folder; prints what jobs need")
+    p.add_argument("--root", type=Path, required=True, help="folder of the server's store, artifacts and users")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1, this machine "
+                                                        "only; 0.0.0.0: the network, see README)")
+    p.add_argument("--port", type=int, default=5000, help="default: 5000")
+    p.add_argument("--workers", type=int, default=4, help="server processes (default: 4)")
+    p.add_argument("--default-permission", default="NO_PERMISSIONS",
+                   help="what a user may do on an experiment no one granted them: NO_PERMISSIONS (default), "
+                        "READ, EDIT or MANAGE")
+
+    def run_tracking_server(args) -> None:
+        from benchmark.tracking_server import serve
+
+        serve(args.root, args.host, args.port, args.workers, args.default_permission)
+
+    p.set_defaults(func=run_tracking_server)
 
 
 def add_tune(sub) -> None:
@@ -509,7 +541,7 @@ def run_dream(args) -> None:
 
 
 COMMANDS = [add_describe, add_envs, add_train, add_eval, add_dream, add_perf, add_report, add_plan, add_run,
-            add_status, add_cancel, add_sync, add_tune]
+            add_status, add_cancel, add_sync, add_tracking_server, add_tune]
 
 
 def main(argv: list[str] | None = None) -> int:

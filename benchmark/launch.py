@@ -118,10 +118,9 @@ def submit(request: Request) -> Plan:
             target = tracking.target_for(root, plan.campaign.name)
             try:
                 tracking.prepare(target)
-            except Exception as e:  # runs train anyway; their metrics wait in metrics.jsonl for `iris-bench sync`
-                print(f"iris-bench: warning: MLflow store {target.uri} unreachable ({type(e).__name__}: {e}); "
-                      f"training goes on, replay later with `iris-bench sync --campaign {plan.campaign.name}`",
-                      file=sys.stderr)
+            except tracking.TrackingError as e:  # runs train anyway; their metrics wait in metrics.jsonl
+                print(f"iris-bench: warning: {e}; training goes on, replay later with "
+                      f"`iris-bench sync --campaign {plan.campaign.name}`", file=sys.stderr)
             if request.executor == "slurm" and target.uri.startswith("sqlite:"):
                 print("iris-bench: warning: jobs on several nodes sharing one SQLite file over a network file system "
                       "risk its locking: on a real cluster set MLFLOW_TRACKING_URI to an MLflow server (README)",

@@ -39,7 +39,7 @@ import submitit
 import yaml
 from optuna.trial import TrialState
 
-from benchmark import campaign, executors, jobs, locks, profiles, search_space, tracking
+from benchmark import campaign, executors, jobs, locks, profiles, search_space, store, tracking
 from benchmark.launch import POLL_SECONDS
 from benchmark.worker import job_label
 from iris import rundir
@@ -319,15 +319,13 @@ class Tracker:
 
     @property
     def client(self):
-        from mlflow import MlflowClient
-
-        return MlflowClient(self.target.uri)
+        return tracking.client(self.target)
 
     @classmethod
     def open(cls, study: Study) -> Tracker:
         """In the command, before any worker: create the store, the experiment and the parent run once."""
         target = tracking.target_for(study.root, f"tune-{study.name}")
-        with _tolerant("store"):
+        with _tolerant("store", target):
             from mlflow.entities import Param
 
             client = cls(target).client
@@ -347,7 +345,7 @@ class Tracker:
     def start(self, trial: optuna.Trial, sampled: dict) -> None:
         if self.parent_run_id is None:
             return
-        with _tolerant(f"trial {trial.number}"):
+        with _tolerant(f"trial {trial.number}", self.target):
             from mlflow.entities import Param
 
             client = self.client
@@ -362,7 +360,7 @@ class Tracker:
         run_id = trial.user_attrs.get("mlflow_run_id")
         if self.parent_run_id is None or run_id is None:
             return
-        with _tolerant(f"trial {trial.number}"):
+        with _tolerant(f"trial {trial.number}", self.target):
             from mlflow.entities import Metric, RunTag
 
             now = int(time.time() * 1000)
@@ -377,7 +375,7 @@ class Tracker:
     def close(self, ostudy: optuna.Study, reached: bool) -> None:
         if self.parent_run_id is None:
             return
-        with _tolerant("study"):
+        with _tolerant("study", self.target):
             client = self.client
             if ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                 client.log_metric(self.parent_run_id, "best_value", ostudy.best_value)
@@ -385,12 +383,12 @@ class Tracker:
 
 
 @contextlib.contextmanager
-def _tolerant(what: str):
+def _tolerant(what: str, target: tracking.Target):
     try:
-        yield
-    except Exception as e:
-        print(f"tracking: MLflow failed for the {what} ({type(e).__name__}: {e}); the study goes on without it",
-              file=sys.stderr)
+        with store.reported(target.uri, target.experiment):
+            yield
+    except store.TrackingError as e:
+        print(f"tracking: {e}; the study goes on without MLflow for the {what}", file=sys.stderr)
 
 
 # ---- results -----------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@ scratch runs root whose jobs are cancelled at the end, tiny runs, and the one-no
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -91,3 +93,44 @@ def slurm_cluster() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return REPO / "slurm" / "profiles" / "testcluster.yaml"
+
+
+class MlflowServers:
+    """Real MLflow servers on 127.0.0.1, each in its own process group (`iris-bench tracking-server ...` or
+    `mlflow server ...`); `kill` stops one at once (SIGKILL: a crash), `close` every one still running."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.processes = folder, {}
+
+    def start(self, args: list, port: int, env: dict | None = None) -> str:
+        from benchmark.tracking_server import uri, wait_healthy
+
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
+        environ |= {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"} | (env or {})
+        log = open(self.folder / f"server-{port}.log", "a")
+        process = subprocess.Popen([sys.executable, "-m", *map(str, args)], cwd=REPO, env=environ, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        server_uri = uri("127.0.0.1", port)
+        self.processes[server_uri] = process
+        wait_healthy(server_uri, process)
+        return server_uri
+
+    def log(self, port: int) -> str:
+        return (self.folder / f"server-{port}.log").read_text()
+
+    def kill(self, server_uri: str) -> None:
+        process = self.processes.pop(server_uri)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def close(self) -> None:
+        for server_uri in list(self.processes):
+            self.kill(server_uri)
+
+
+@pytest.fixture
+def mlflow_servers(tmp_path):
+    servers = MlflowServers(tmp_path)
+    yield servers
+    servers.close()
