@@ -81,8 +81,8 @@ def plan(runs_root: Path, name: str, preset: str, overrides: list[str], games: l
     if old is not None and old.config_hash != config_hash:
         more_epochs = rundir.extended_epochs(campaign_config(old.preset, old.overrides).to_dict(), config.to_dict())
         if not (extend and more_epochs):
-            hint = "add --extend to train its runs on to the new epoch count" if more_epochs else \
-                "give a new --campaign NAME to run this config"
+            hint = "give a new --campaign NAME to run this config" + (
+                ", or add --extend to train its runs on to the new epoch count" if more_epochs else "")
             raise ConfigError(
                 f"campaign {name!r} was planned with another config (preset {old.preset}, "
                 f"--set {' '.join(old.overrides) or 'none'}, hash {old.config_hash}; now hash {config_hash}): {hint}"

@@ -28,7 +28,7 @@ class TrackingError(ConfigError):
     """The tracking store failed or refused: the message names it and what to do."""
 
 
-class RunStateError(TrackingError):
+class DamagedStateFile(TrackingError):
     """One run's mlflow.json is damaged: that run is skipped, the others are synced."""
 
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark import locks, store
-from benchmark.store import RunStateError, TrackingError
+from benchmark.store import DamagedStateFile, TrackingError
+from iris import errors
 from iris import rundir
 
 STATE_FILE = "mlflow.json"  # in the run directory: {store, run_id, synced: {epoch: row hash}, final_synced}
@@ -112,7 +113,7 @@ def sync_run(run_dir: Path, target: Target, status: str | None = None) -> int:
     """Mirror `run_dir` into MLflow; returns the number of epochs logged now. `status` (FINISHED, FAILED,
     KILLED, RUNNING) is set on the MLflow run at the end; a run with eval.json always ends FINISHED.
     Holds the run's sync lock, so a job and `iris-bench sync` never log the same rows twice.
-    Raises TrackingError (RunStateError for a damaged mlflow.json) in one line."""
+    Raises TrackingError (DamagedStateFile for a damaged mlflow.json) in one line."""
     with locks.hold(run_dir / SYNC_LOCK, wait=True), store.reported(target.uri, target.experiment):
         return _sync_locked(run_dir, target, status)
 
@@ -187,7 +188,7 @@ def sync_campaign(campaign_root: Path, campaign: str, run_dirs: list[Path]) -> d
         training = locks.is_held(run_dir / locks.RUN_LOCK)
         try:
             logged = sync_run(run_dir, target, None if training else mirror_status(run_dir))
-        except RunStateError as e:
+        except DamagedStateFile as e:
             outcome[run_dir] = f"error: {e}"
             continue
         outcome[run_dir] = f"{logged} epoch(s) logged" + (" (running)" if training else "")
@@ -218,14 +219,14 @@ def _run_state(mlflow, run_dir: Path, target: Target) -> dict:
 
 
 def saved_state(run_dir: Path) -> dict | None:
-    """mlflow.json, or None before the first sync; a damaged one is a RunStateError naming it (kept as it is)."""
+    """mlflow.json, or None before the first sync; a damaged one is a DamagedStateFile naming it (kept as it is)."""
     path = run_dir / STATE_FILE
     try:
         state = rundir.read_json(path)
-    except (ValueError, OSError) as e:
-        raise RunStateError(_damaged_state(path, f"{type(e).__name__}: {e}")) from None
+    except (ValueError, OSError, errors.RunStateError) as e:  # rundir.read_json names the file too: say it our way
+        raise DamagedStateFile(_damaged_state(path, f"{type(e).__name__}: {e}")) from None
     if state is not None and not (isinstance(state, dict) and all(k in state for k in STATE_KEYS[1:])):
-        raise RunStateError(_damaged_state(path, f"it lacks {', '.join(STATE_KEYS)}"))
+        raise DamagedStateFile(_damaged_state(path, f"it lacks {', '.join(STATE_KEYS)}"))
     return state
 
 

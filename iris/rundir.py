@@ -78,7 +78,7 @@ def write_spec(run_dir: Path, config: Config, seed: int, preset: str, overrides:
         return old
     more_epochs = old["seed"] == seed and extended_epochs(old["config"], spec["config"])
     if not (extend and more_epochs):
-        hint = "; add --extend to train it on to the new epoch count" if more_epochs else "; use a new run directory"
+        hint = "; use a new run directory" + (", or add --extend to train it on to the new epoch count" if more_epochs else "")
         raise ConfigError(f"{run_dir} already holds a run with another config or seed "
                           f"(hash {old['config_hash']}, seed {old['seed']}){hint}")
     epochs = old["config"]["training"]["epochs"]

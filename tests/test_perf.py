@@ -40,3 +40,14 @@ def test_perf_gives_each_figure_in_both_modes_and_a_full_epoch_made_of_them(iris
         epoch = value[f"token cache fill per epoch ({mode})"] + TINY_RUN["training.collect_steps"] / value[f"collect ({mode})"]
         epoch += sum(TINY_RUN[f"{c}.steps_per_epoch"] * value[f"{c} step ({mode})"] for c in ("tokenizer", "world_model", "actor_critic"))
         assert value[f"full epoch ({mode})"] == pytest.approx(epoch)
+
+
+def test_perf_precision_trains_each_component_from_the_same_weights_in_both_precisions(iris_bench, tiny_set, tmp_path):
+    plot = tmp_path / "curves.png"
+    args = ("--preset", "catch", "--precision", "--steps", "3", "--json", "--plot", plot, *tiny_set)
+    value = {row["name"]: row["value"] for row in json.loads(iris_bench("perf", *args).stdout)["figures"]}
+    for component in ("tokenizer", "world_model", "actor_critic"):
+        fp32, bf16 = value[f"{component}: first loss fp32"], value[f"{component}: first loss bf16"]
+        assert fp32 != 0 and fp32 != bf16 and abs(bf16 / fp32 - 1) < 0.05  # the same weights and batch, rounded apart
+        assert value[f"{component}: first loss, bf16 vs fp32"] == pytest.approx(100 * (bf16 / fp32 - 1))
+    assert plot.stat().st_size > 10_000
