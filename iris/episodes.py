@@ -63,6 +63,7 @@ class EpisodeStore:
         self.ids: list[int] = []
         self.episodes: list[Episode] = []
         self.pending: list[Episode] = []  # episodes in progress: sampled too, not on disk
+        self.version = -1  # changes so far (_reindex counts them)
         self._reindex()  # an empty store has an (empty) index too
         for path in sorted(self.directory.glob("*.npz"), key=lambda p: int(p.stem)):
             if int(path.stem) != len(self.ids):
@@ -103,7 +104,7 @@ class EpisodeStore:
         self._reindex()
 
     def _reindex(self) -> None:
-        self.version = getattr(self, "version", -1) + 1  # every change renumbers steps: caches keyed by step check it
+        self.version += 1  # every change renumbers steps: caches keyed by step check it
         self._sampled = self.episodes + self.pending
         lengths = np.array([len(e) for e in self._sampled], np.int64)
         self._step_ends = np.cumsum(lengths)
