@@ -1,5 +1,5 @@
 """What the compared methods cost: measured hours per run for campaigns (each run's wall time and device, see
-analysis/campaign.py), and for published baselines the cost their papers state (data/atari100k/COSTS.json,
+analysis/rundir_source.py), and for published baselines the cost their papers state (data/atari100k/COSTS.json,
 quoted with its source). Hours on a GPU are GPU-hours, on a CPU CPU-hours (one run, however many threads)."""
 
 from __future__ import annotations
@@ -15,6 +15,11 @@ from analysis.normalise import ATARI100K_DIR
 from analysis.tables import Table
 
 UNITS = {"cuda": "GPU-hours", "cpu": "CPU-hours"}
+# A paper-preset run measured 99 s an epoch on an H200 (`iris-bench perf --preset paper --device cuda`), plus ~4
+# minutes of compiling once: 16.6 GPU-hours for 600 epochs. Estimates scale this by the epochs (smaller presets have
+# far smaller networks: an upper bound there).
+PAPER_RUN_GPU_HOURS = 16.6
+PAPER_EPOCHS = 600
 
 
 @functools.cache
@@ -61,3 +66,15 @@ def cost_table(rows: list[dict]) -> Table:
     return Table("Cost per method: hours per run (mean over runs) and in all, measured from each run's wall time, "
                  "or quoted from the method's paper", ["Method", "Runs", "Per run", "Total", "Device", "Source"],
                  body, set())
+
+
+def hours_per_run(pilot: Method, epochs: int, preset: str) -> tuple[float, str, str]:
+    """(hours, unit, how they were found) for one run: measured on the pilot's timed runs, else `epochs` of `preset`
+    at the paper preset's measured rate."""
+    timed = [c.hours for c in pilot.costs if math.isfinite(c.hours)]
+    if timed:
+        hours = sum(timed) / len(timed)
+        return hours, unit(pilot), f"{hours:.3g} {unit(pilot)} per run, measured on the pilot's {len(timed)} runs"
+    hours = PAPER_RUN_GPU_HOURS * epochs / PAPER_EPOCHS
+    return hours, "GPU-hours", (f"{hours:.3g} GPU-hours per run: {epochs} epochs of preset {preset} at the paper "
+                                f"preset's measured {PAPER_RUN_GPU_HOURS} h per {PAPER_EPOCHS} epochs on an H200")

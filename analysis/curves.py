@@ -15,7 +15,7 @@ import numpy as np
 from analysis.aggregates import METRICS
 from analysis.bootstrap import enough_runs, percentile_interval, run_counts, run_indices
 from analysis.method import Method
-from analysis.normalise import has_reference, normalise
+from analysis.normalise import has_reference, score
 
 
 @dataclass
@@ -53,7 +53,7 @@ def method_curves(method: Method, games: list[str], reps: int, rng: np.random.Ge
 def history_matrix(method: Method, game: str, steps: list[int]) -> np.ndarray:
     """(runs, steps) test returns, human-normalised where the game has a reference."""
     returns = np.array([[history[step] for step in steps] for history in method.histories[game]], dtype=float)
-    return normalise(game, returns) if has_reference(game) else returns
+    return score(game, returns)
 
 
 def mean_hours(method: Method, games: list[str], steps: list[int]) -> np.ndarray | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from analysis.campaign import TEST_RETURN
+from iris.vocabulary import TEST_RETURN
 from analysis.method import Method, as_scores
 from iris.errors import ConfigError
 

@@ -31,6 +31,11 @@ def normalise(game: str, scores: np.ndarray) -> np.ndarray:
     return (scores - random) / (human - random)
 
 
+def score(game: str, returns: np.ndarray) -> np.ndarray:
+    """The score a report aggregates: human-normalised where the game has a reference, else the raw return."""
+    return normalise(game, returns) if has_reference(game) else returns
+
+
 def denormalise(game: str, normalised: np.ndarray) -> np.ndarray:
     random, human = references()[game]
     return normalised * (human - random) + random

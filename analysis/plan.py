@@ -13,7 +13,10 @@ baseline's and pilot's runs pooled) so that the pilot's probability of improveme
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from rliable import metrics
@@ -138,3 +141,30 @@ def plan_table(rows: list[PlanRow], unit: str, baseline: str | None) -> Table:
     notes = "; ".join(dict.fromkeys(too_few_runs(r.seeds) for r in rows if not enough_runs(r.seeds)))
     caption = "Expected width of the 95% stratified bootstrap intervals per number of seeds, and the campaign's cost"
     return Table(f"{caption}. –: {notes}" if notes else caption, header, body, set())
+
+
+def write_plan(pilot: Method, games: list[str], seed_counts: list[int], epochs: int, preset: str,
+               baseline: Method | None, effect: float | None, sims: int, reps: int, seed: int,
+               out: Path | None) -> str:
+    """`iris-bench plan`: the plan as markdown text (also plan.md, plan.json and the figure under `out`)."""
+    from analysis.costs import hours_per_run
+    from analysis.tables import to_markdown
+
+    if effect is not None and baseline is None:
+        raise ConfigError("--effect is the difference to detect against a --baseline: name one")
+    hours, per_unit, basis = hours_per_run(pilot, epochs, preset)
+    rows = plan(pilot, games, seed_counts, hours, baseline, effect, sims, reps, seed)
+    lines = [f"Plan: {len(games)} games, runs like {pilot.name} ({pilot.source}), {sims} simulated campaigns "
+             f"x {reps} bootstrap repetitions each, seed {seed}.", f"Cost: {basis}."]
+    if baseline is not None:
+        difference = f"P = {effect}" if effect is not None else "the pilot's own"
+        lines.append(f"Power: against {baseline.name}'s published runs, true difference {difference}.")
+    text = "\n".join(lines) + "\n\n" + to_markdown(plan_table(rows, per_unit, baseline and baseline.name)) + "\n"
+    if out is not None:
+        from analysis import figures
+
+        out.mkdir(parents=True, exist_ok=True)
+        png = figures.plot_plan(rows, per_unit, out)
+        (out / "plan.md").write_text(f"# Plan\n\n{text}\n![plan]({png})\n")
+        (out / "plan.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=2) + "\n")
+    return text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.campaign import read_campaign
+from analysis.rundir_source import read_campaign
 from analysis.method import Method
 from analysis.mlflow_source import read_mlflow_campaign
 from analysis.published import baseline_names, load_baseline

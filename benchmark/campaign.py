@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iris import rundir
+from iris import api, rundir
 from iris.config import Config, resolve
 from iris.errors import ConfigError
+from iris.vocabulary import CAMPAIGN_FILE
 
-CAMPAIGN_FILE = "campaign.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -103,7 +103,7 @@ def materialize(campaign: Campaign) -> None:
     for key in campaign.runs:
         game, seed = split_key(key)
         config = resolve(campaign.preset, campaign.overrides, game)
-        rundir.write_spec(campaign.run_dir(key), config, seed, campaign.preset, campaign.overrides, campaign.extending)
+        api.create_run(campaign.run_dir(key), config, seed, campaign.preset, campaign.overrides, campaign.extending)
 
 
 def split_key(key: str) -> tuple[str, int]:

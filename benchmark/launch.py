@@ -13,18 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark import campaign as campaigns
-from benchmark import executors, jobs, locks, profiles, tracking
+from benchmark import executors, jobs, locks, store, tracking
+from benchmark.progress import Snapshot, follow
+from benchmark.requests import at_least_one, check_jobs
 from benchmark.status import RunView, views
-from iris.config import resolve
+from benchmark.worker import Worker
 from iris.errors import ConfigError
+from iris.vocabulary import FINISHED, PENDING, QUEUED, RESUMABLE, RUNNING
 
 # A paper-preset run measured 99 s an epoch on an H200 (`iris-bench perf --preset paper --device cuda`),
 # plus ~4 minutes of compiling once: 16.6 GPU-hours for 600 epochs. The estimate scales this by the epochs
 # left. Smaller presets (tiny, catch) have far smaller networks: an upper bound there.
 PAPER_RUN_GPU_HOURS = 16.6
 PAPER_EPOCHS = 600
-SUBMIT_LOCK = ".submit.lock"
-POLL_SECONDS = 2.0
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Request:
 @dataclass
 class Plan:
     campaign: campaigns.Campaign
-    profile: profiles.Profile | None
+    backend: executors.Backend
     start: list[RunView]  # never started
     resume: list[RunView]  # stopped or failed: resume from the checkpoint
     skip: list[RunView]  # finished, running or queued
@@ -55,8 +56,7 @@ class Plan:
 
 
 def seeds(count: int, offset: int) -> list[int]:
-    if count < 1:
-        raise ConfigError(f"--seeds must be 1 or more, got {count}")
+    at_least_one("--seeds", count)
     if offset < 0:
         raise ConfigError(f"--seed-offset must be 0 or more, got {offset}")
     return list(range(offset, offset + count))
@@ -64,25 +64,19 @@ def seeds(count: int, offset: int) -> list[int]:
 
 def make_plan(request: Request) -> Plan:
     """Validate everything and sort the runs; writes nothing."""
-    executors.check(request.executor, request.profile)
-    profile = profiles.load(request.profile) if request.profile else None
-    if request.max_parallel is not None and request.max_parallel < 1:
-        raise ConfigError(f"--max-parallel must be 1 or more, got {request.max_parallel}")
-    # What every job would need, checked once here: not 130 jobs failing alike. The device only where the jobs run on
-    # this machine (a cluster's login node often has no GPU).
-    from iris.trainer import check_runnable  # torch: imported only when a plan is made
-
-    check_runnable(resolve(request.preset, request.overrides, request.games[0]), device=request.executor != "slurm")
+    backend = executors.backend(request.executor, request.profile)
+    at_least_one("--max-parallel", request.max_parallel)
+    check_jobs(request.preset, request.overrides, request.games[0], backend)
     name = request.campaign or campaigns.default_name(request.preset)
     campaign = campaigns.plan(request.runs_root, name, request.preset, request.overrides, request.games, request.seeds,
                               request.extend)
     wanted = {campaigns.run_key(g, s) for g in request.games for s in request.seeds}
     runs = [r for r in views(campaign) if r.key in wanted]
-    resumed = ("stopped", "failed", "finished") if campaign.extending else ("stopped", "failed")
-    return Plan(campaign, profile,
-                start=[r for r in runs if r.state == "pending"],
+    resumed = (*RESUMABLE, FINISHED) if campaign.extending else RESUMABLE
+    return Plan(campaign, backend,
+                start=[r for r in runs if r.state == PENDING],
                 resume=[r for r in runs if r.state in resumed],
-                skip=[r for r in runs if r.state not in resumed and r.state != "pending"])
+                skip=[r for r in runs if r.state not in resumed and r.state != PENDING])
 
 
 def gpu_hours(runs: list[RunView]) -> float:
@@ -109,54 +103,42 @@ def _by_game(runs: list[RunView]) -> str:
 
 def submit(request: Request) -> Plan:
     """Plan under the campaign's submit lock, create its files and tracking store, submit what is to do."""
-    root = make_plan(request).campaign.root
-    executors.check_scheduler(request.executor)
-    with locks.hold(root / SUBMIT_LOCK, wait=True):
+    first = make_plan(request)
+    root = first.campaign.root
+    first.backend.check_scheduler()
+    with locks.hold(root / locks.SUBMIT_LOCK, wait=True):
         plan = make_plan(request)  # again, now that no other command can submit to this campaign
         campaigns.materialize(plan.campaign)
         if plan.todo:
             target = tracking.target_for(root, plan.campaign.name)
-            try:
+            # Runs train anyway: their metrics wait in metrics.jsonl.
+            with store.tolerated(f"training goes on, replay later with `iris-bench sync --campaign {plan.campaign.name}`"):
                 tracking.prepare(target)
-            except tracking.TrackingError as e:  # runs train anyway; their metrics wait in metrics.jsonl
-                print(f"iris-bench: warning: {e}; training goes on, replay later with "
-                      f"`iris-bench sync --campaign {plan.campaign.name}`", file=sys.stderr)
-            if request.executor == "slurm" and target.uri.startswith("sqlite:"):
+            if not plan.backend.runs_here and target.uri.startswith("sqlite:"):
                 print("iris-bench: warning: jobs on several nodes sharing one SQLite file over a network file system "
                       "risk its locking: on a real cluster set MLFLOW_TRACKING_URI to an MLflow server (README)",
                       file=sys.stderr)
             run_dirs = [plan.campaign.run_dir(r.key) for r in plan.todo]
-            assignment = executors.submit(request.executor, root, run_dirs, target, request.max_parallel,
-                                           plan.profile)
+            folder = executors.job_folder(root)
+            assignment = plan.backend.submit_runs(folder, Worker(), run_dirs, (target,), request.max_parallel,
+                                                  f"iris-{plan.campaign.name}")
             if assignment:
                 keys = {job_id: [str(d.relative_to(root)) for d in dirs] for job_id, dirs in assignment.items()}
-                jobs.record(root, request.executor, executors.job_folder(root), keys)
+                jobs.record(root, plan.backend.name, folder, keys)
     return plan
 
 
-def wait(campaign: campaigns.Campaign, keys: list[str], line_every_s: float = 30.0) -> int:
-    """Progress until no run of `keys` is running or queued: a bar over their epochs on a terminal; elsewhere (a log
-    file, a pipe) a line whenever a run finishes an epoch, and at least every `line_every_s`. 0 when all finished."""
-    from tqdm import tqdm
+def wait(campaign: campaigns.Campaign, keys: list[str]) -> int:
+    """Follow the runs of `keys` (their epochs) until none is running or queued; 0 when all finished."""
+    def poll() -> Snapshot:
+        runs = _selected(campaign, keys)
+        states = ", ".join(f"{n} {s}" for s, n in sorted(Counter(r.state for r in runs).items()))
+        return Snapshot(sum(r.epoch for r in runs), sum(r.epochs for r in runs), states,
+                        progress_line(campaign.name, runs, states),
+                        not any(r.state in (RUNNING, QUEUED) for r in runs))
 
-    runs = _selected(campaign, keys)
-    terminal = sys.stderr.isatty()
-    last_line, last_time = "", 0.0
-    with tqdm(total=sum(r.epochs for r in runs), unit="epoch", desc=campaign.name, disable=not terminal) as bar:
-        while True:
-            runs = _selected(campaign, keys)
-            states = ", ".join(f"{n} {s}" for s, n in sorted(Counter(r.state for r in runs).items()))
-            bar.n = sum(r.epoch for r in runs)
-            bar.set_postfix_str(states)
-            done = not any(r.state in ("running", "queued") for r in runs)
-            line = progress_line(campaign.name, runs, states)
-            if not terminal and (line != last_line or time.monotonic() - last_time >= line_every_s or done):
-                print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
-                last_line, last_time = line, time.monotonic()
-            if done:
-                break
-            time.sleep(POLL_SECONDS)
-    unfinished = [f"{r.key} {r.state}" for r in runs if r.state != "finished"]
+    follow(campaign.name, "epoch", poll)
+    unfinished = [f"{r.key} {r.state}" for r in _selected(campaign, keys) if r.state != FINISHED]
     if unfinished:
         print(f"iris-bench: {len(unfinished)} run(s) did not finish: {', '.join(unfinished)}", file=sys.stderr)
         return 1
@@ -184,7 +166,7 @@ def cancel(campaign: campaigns.Campaign, timeout_s: float = 120.0) -> list[str]:
     deadline = time.time() + timeout_s
     while stopped and time.time() < deadline:
         alive = jobs.alive_job_ids(jobs.load(campaign.root)) & stopped
-        if not alive and not any(r.state == "running" and r.job in stopped for r in views(campaign)):
+        if not alive and not any(r.state == RUNNING and r.job in stopped for r in views(campaign)):
             break
         time.sleep(0.5)
     return sorted(stopped)

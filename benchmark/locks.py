@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 RUN_LOCK = "run.lock"  # in the run directory, held by the job training it
+SUBMIT_LOCK = ".submit.lock"  # in a campaign or study folder: one command at a time creates it and submits
 _TRIES = 5  # is_held() holds a lock for microseconds: a few quick retries ride over such a probe
 
 

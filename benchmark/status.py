@@ -15,8 +15,7 @@ from benchmark import jobs, locks
 from benchmark.campaign import Campaign, split_key
 from iris import rundir
 from iris.errors import RunStateError
-
-STATES = ("finished", "running", "queued", "pending", "stopped", "failed")
+from iris.vocabulary import CAMPAIGN_STATES, FAILED, FINISHED, PENDING, QUEUED, RUNNING, STOPPED
 
 
 @dataclass
@@ -36,7 +35,7 @@ class RunView:
 
 def is_finished(run_dir: Path) -> bool:
     try:
-        return (rundir.read_status(run_dir) or {}).get("state") == "finished"
+        return (rundir.read_status(run_dir) or {}).get("state") == FINISHED
     except RunStateError:
         return False
 
@@ -46,18 +45,18 @@ def view(campaign: Campaign, key: str, live: dict[str, str]) -> RunView:
     try:
         status = rundir.read_status(run_dir) or {}
     except RunStateError as e:  # this run's line says so; the others are unaffected
-        status = {"state": "failed", "error": str(e)}
+        status = {"state": FAILED, "error": str(e)}
     lock = run_dir / locks.RUN_LOCK
-    if status.get("state") == "finished":
-        state, job = "finished", ""
+    if status.get("state") == FINISHED:
+        state, job = FINISHED, ""
     elif locks.is_held(lock):
-        state, job = "running", locks.owner(lock)
+        state, job = RUNNING, locks.owner(lock)
     elif key in live:
-        state, job = "queued", live[key]
+        state, job = QUEUED, live[key]
     elif not status:
-        state, job = "pending", ""
+        state, job = PENDING, ""
     else:
-        state, job = ("failed" if status["state"] == "failed" else "stopped"), ""
+        state, job = (FAILED if status["state"] == FAILED else STOPPED), ""
     game, seed = split_key(key)
     return RunView(key, game, seed, state, status.get("epoch", 0), status.get("epochs", campaign.epochs),
                    status.get("env_steps", 0),
@@ -71,7 +70,7 @@ def views(campaign: Campaign) -> list[RunView]:
 
 def totals(runs: list[RunView]) -> dict:
     counts = Counter(r.state for r in runs)
-    return {"runs": len(runs), **{s: counts.get(s, 0) for s in STATES},
+    return {"runs": len(runs), **{s: counts.get(s, 0) for s in CAMPAIGN_STATES},
             "epochs_done": sum(r.epoch for r in runs), "epochs": sum(r.epochs for r in runs),
             "env_steps": sum(r.env_steps for r in runs)}
 
@@ -92,11 +91,11 @@ def print_table(campaign: Campaign, runs: list[RunView]) -> None:
     for r in runs:
         ret = "" if r.last_test_return is None else f"{r.last_test_return:.2f}"
         beat = "" if r.heartbeat is None else f"{_age(now - r.heartbeat)} ago"
-        state = r.state if r.error is None or r.state != "failed" else f"failed: {r.error.splitlines()[0]}"
+        state = r.state if r.error is None or r.state != FAILED else f"failed: {r.error.splitlines()[0]}"
         table.add_row(r.key, state, f"{r.epoch}/{r.epochs}", f"{r.env_steps:,}", ret, r.job, beat)
     Console().print(table)
     t = totals(runs)
-    counts = ", ".join(f"{t[s]} {s}" for s in STATES if t[s])
+    counts = ", ".join(f"{t[s]} {s}" for s in CAMPAIGN_STATES if t[s])
     percent = 100 * t["epochs_done"] / t["epochs"] if t["epochs"] else 0.0
     print(f"{t['runs']} runs: {counts}; epochs {t['epochs_done']}/{t['epochs']} ({percent:.0f}%), "
           f"env steps {t['env_steps']:,}")

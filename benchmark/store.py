@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from iris.errors import ConfigError
 
@@ -57,6 +60,27 @@ def reported(uri: str, experiment: str):
         raise
     except Exception as e:
         raise TrackingError(explain(e, uri, experiment)) from None
+
+
+@dataclass
+class Outcome:
+    failed: bool = False
+
+
+@contextlib.contextmanager
+def tolerated(consequence: str, uri: str | None = None, experiment: str = "") -> Iterator[Outcome]:
+    """The one way tracking never stops the work: a failure inside (of the store at `uri`, when given) is told in
+    one line, "tracking: <what failed>; <consequence>", and swallowed; the outcome says whether it failed."""
+    outcome = Outcome()
+    try:
+        if uri is None:
+            yield outcome
+        else:
+            with reported(uri, experiment):
+                yield outcome
+    except TrackingError as e:
+        outcome.failed = True
+        print(f"tracking: {e}; {consequence}", file=sys.stderr)
 
 
 def explain(e: Exception, uri: str, experiment: str) -> str:

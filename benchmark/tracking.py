@@ -27,16 +27,14 @@ from pathlib import Path
 
 from benchmark import locks, store
 from benchmark.store import DamagedStateFile, TrackingError
-from iris import errors
-from iris import rundir
+from iris import errors, rundir
+from iris.vocabulary import MLFLOW_FINISHED, MLFLOW_RUNNING, MLFLOW_STATUS, MLFLOW_TERMINATED
 
 STATE_FILE = "mlflow.json"  # in the run directory: {store, run_id, synced: {epoch: row hash}, final_synced}
 STATE_KEYS = ("store", "run_id", "synced", "final_synced")
 EMBEDDED = "campaign"  # mlflow.json's name for the campaign's own mlflow.db
 SYNC_LOCK = "mlflow.lock"  # in the run directory, held while syncing it
 ARTIFACTS = ("spec.json", "eval.json", "dream.gif", "reconstructions*")
-MLFLOW_STATUS = {"finished": "FINISHED", "failed": "FAILED", "stopped": "KILLED", "running": "KILLED"}
-TERMINATED = ("FINISHED", "FAILED", "KILLED")
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}  # MLflow's UI: the model-training view
 SOURCE_TAGS = {"mlflow.source.type": "JOB", "mlflow.source.name": "iris-bench"}
 RUNTIME_KEYS = ("device", "device_name", "precision", "torch_threads")  # the run's "runtime" record, as tags
@@ -148,8 +146,8 @@ def _sync_locked(run_dir: Path, target: Target, status: str | None) -> int:
                 mlflow.log_artifact(state["run_id"], str(path))
         _save_state(run_dir, state, final_synced=True)
     if evaluation is not None:
-        status = "FINISHED"
-    if status in TERMINATED:
+        status = MLFLOW_FINISHED
+    if status in MLFLOW_TERMINATED:
         mlflow.set_terminated(state["run_id"], status, end_time=_end_time(run_dir))
     elif status is not None:
         mlflow.update_run(state["run_id"], status=status)
@@ -274,7 +272,7 @@ class LiveTracker:
     def __init__(self, run_dir: Path, target: Target):
         self.run_dir, self.target = run_dir, target
         self.epoch, self.failures, self.next_try_epoch = 0, 0, 0
-        self._sync("RUNNING")
+        self._sync(MLFLOW_RUNNING)
 
     def on_epoch(self, row: dict) -> None:
         self.epoch = row["epoch"]
@@ -285,16 +283,14 @@ class LiveTracker:
         self._sync(status)
 
     def _sync(self, status: str | None) -> bool:
-        try:
+        # Should this fail (the store is down, refuses or is damaged), metrics.jsonl keeps everything.
+        next_try = self.epoch + min(2 ** self.failures, _MAX_RETRY_GAP)
+        with store.tolerated(f"training continues, next try after epoch {next_try - 1}; "
+                             "`iris-bench sync` replays what is missing") as outcome:
             sync_run(self.run_dir, self.target, status)
-        except TrackingError as e:  # the store is down, refuses or is damaged: metrics.jsonl keeps everything
-            self.failures += 1
-            self.next_try_epoch = self.epoch + min(2 ** (self.failures - 1), _MAX_RETRY_GAP)
-            print(f"tracking: {e}; training continues, next try after epoch {self.next_try_epoch - 1}; "
-                  f"`iris-bench sync` replays what is missing", file=sys.stderr)
-            return False
-        self.failures = 0
-        return True
+        self.failures = self.failures + 1 if outcome.failed else 0
+        self.next_try_epoch = next_try if outcome.failed else self.next_try_epoch
+        return not outcome.failed
 
     def _log_system_metrics(self, step: int) -> None:
         """RSS, CPU time and peak GPU memory (MLflow's own system metrics need psutil, absent here)."""
@@ -305,12 +301,10 @@ class LiveTracker:
         if torch is not None and torch.cuda.is_available():
             values["system/gpu_max_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
         now = int(time.time() * 1000)
-        try:
-            with store.reported(self.target.uri, self.target.experiment):
-                run_id = saved_state(self.run_dir)["run_id"]
-                client(self.target).log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in values.items()])
-        except TrackingError as e:  # live-only figures: losing one is harmless
-            print(f"tracking: system metrics not logged: {e}", file=sys.stderr)
+        with store.tolerated("system metrics not logged (live-only figures: losing one is harmless)",
+                             self.target.uri, self.target.experiment):
+            run_id = saved_state(self.run_dir)["run_id"]
+            client(self.target).log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in values.items()])
 
 
 def _rss_mb() -> float:

@@ -16,6 +16,7 @@ import submitit
 
 from benchmark import locks, tracking
 from benchmark.status import is_finished
+from iris.vocabulary import MLFLOW_FAILED, MLFLOW_FINISHED, MLFLOW_KILLED
 
 
 class Worker(submitit.helpers.Checkpointable):
@@ -39,19 +40,19 @@ def train_run(run_dir: Path, target: tracking.Target) -> str:
             return "skipped: running elsewhere"
         if is_finished(run_dir):
             return "skipped: finished"
-        from iris.trainer import train
+        from iris.api import train_run
 
         tracker = tracking.LiveTracker(run_dir, target)
         try:
-            train(run_dir, on_epoch=tracker.on_epoch)
+            train_run(run_dir, on_epoch=tracker.on_epoch)
         except Exception as e:  # this run failed (status.json says why); the others still get trained
             traceback.print_exc()
-            tracker.close("FAILED")
+            tracker.close(MLFLOW_FAILED)
             return f"failed: {type(e).__name__}: {e}"
         except BaseException:  # interrupted: cancelled, preempted, timed out; resumable
-            tracker.close("KILLED")
+            tracker.close(MLFLOW_KILLED)
             raise
-        tracker.close("FINISHED")
+        tracker.close(MLFLOW_FINISHED)
         return "finished"
 
 

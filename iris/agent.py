@@ -14,6 +14,9 @@ from iris.tokenizer import Tokenizer
 from iris.world_model import WorldModel
 
 
+RANDOM_POLICY = math.inf  # the temperature of uniformly random actions: the random-policy baseline
+
+
 class Agent(nn.Module):
     def __init__(self, cfg: Config, n_actions: int):
         super().__init__()
@@ -23,9 +26,9 @@ class Agent(nn.Module):
 
     @torch.no_grad()
     def act(self, frames: torch.Tensor, state: State, temperature: float, epsilon: float = 0.0) -> tuple[torch.Tensor, State]:
-        """uint8 frames [N, H, W, 3] -> actions [N] sampled at `temperature` (0: greedy, inf: uniformly at random:
-        the random-policy baseline), epsilon-greedy."""
-        if temperature == math.inf:
+        """uint8 frames [N, H, W, 3] -> actions [N] sampled at `temperature` (0: greedy, RANDOM_POLICY: uniformly at
+        random), epsilon-greedy."""
+        if temperature == RANDOM_POLICY:
             return torch.randint(self.actor_critic.actor.out_features, frames.shape[:1], device=frames.device), state
         logits, _, state = self.actor_critic(self.tokenizer.reconstruct(frames), state)
         if temperature == 0:

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from iris.errors import ConfigError
+from iris.games import check_game
 
 
 @dataclass
@@ -213,17 +214,19 @@ def catch() -> Config:
 
 
 def small() -> Config:
-    """The paper's algorithm and schedule shape on a real Atari game within ~90 minutes of 2 CPU cores: tiny's networks,
-    200 epochs of 200 env steps (40k), each component starting at the paper's fraction of the schedule (tokenizer
-    5/600, world model 25/600, actor-critic 50/600) and taking 20 steps an epoch instead of 200, so learning rates are
-    3x the paper's. Against codebook collapse of the small tokenizer, catch's two named fixes (normalised codes,
-    early re-seeding); no LPIPS (its weights are not here)."""
+    """The paper's algorithm and schedule shape on a real Atari game within 90 minutes of 2 CPU cores: tiny's networks,
+    50 epochs of 300 env steps (15k), each component starting at the paper's fraction of the schedule (tokenizer
+    5/600, world model 25/600, actor-critic 50/600) and taking 20 steps an epoch, so learning rates are 3x the
+    paper's. Sized on the measured cost on an idle 2-core machine (`perf --preset small --game Boxing`, and a
+    first run): a full epoch ~73 s, the final 100 test episodes of Boxing ~14 min and the random policy's ~3 min. Against codebook collapse
+    of the small tokenizer, catch's two named fixes (normalised codes, early re-seeding); no LPIPS (its weights are
+    not here)."""
     cfg = tiny()
     cfg.tokenizer.normalize_codes, cfg.tokenizer.code_reset_steps, cfg.tokenizer.lr = True, 300, 3e-4
-    cfg.tokenizer.start_after_epoch, cfg.world_model.start_after_epoch, cfg.actor_critic.start_after_epoch = 2, 8, 17
+    cfg.tokenizer.start_after_epoch, cfg.world_model.start_after_epoch, cfg.actor_critic.start_after_epoch = 1, 2, 4
     cfg.world_model.lr, cfg.actor_critic.lr = 3e-4, 3e-4
     cfg.training = TrainingConfig(
-        epochs=200, collect_steps=200, collect_until_epoch=200, eval_every=20, eval_episodes=8, final_eval_episodes=100,
+        epochs=50, collect_steps=300, collect_until_epoch=50, eval_every=20, eval_episodes=8, final_eval_episodes=100,
         random_baseline_episodes=100,
     )
     return cfg
@@ -332,6 +335,7 @@ def validate(cfg: Config) -> Config:
     for key in ("training.epochs", "training.collect_steps", "training.collect_envs", "training.final_eval_episodes"):
         if flat[key] < 1:
             raise ConfigError(f"{key}={flat[key]} must be 1 or more")
+    cfg.env.game = check_game(cfg.env.game)  # `pong` is Pong: one spelling, one config hash
     if cfg.actor_critic.horizon < 2:  # the actor-critic learns from the steps between imagined states
         raise ConfigError(f"actor_critic.horizon={cfg.actor_critic.horizon} imagines nothing; valid: 2 or more")
     return cfg

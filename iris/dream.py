@@ -13,12 +13,12 @@ from PIL import Image
 
 from iris.agent import Agent
 from iris.episodes import Episode
-from iris.imagination import Dream
+from iris.imagination import ImaginedWorld
 from iris.tokenizer import float_to_frames
 
 
 @torch.no_grad()
-def dream(agent: Agent, episode: Episode, start: int, steps: int, seed: int) -> np.ndarray:
+def dream_frames(agent: Agent, episode: Episode, start: int, steps: int, seed: int) -> np.ndarray:
     """uint8 [T, H, 3W, 3]: real, reconstructed and imagined frames from `start` for `steps` actions."""
     torch.manual_seed(seed)
     device = next(agent.parameters()).device
@@ -27,7 +27,7 @@ def dream(agent: Agent, episode: Episode, start: int, steps: int, seed: int) -> 
     tokens = agent.tokenizer.tokenize(real)
     recon = float_to_frames(agent.tokenizer.detokenize(tokens))
     current = tokens[:1]
-    world = Dream(agent.world_model, batch=1)
+    world = ImaginedWorld(agent.world_model, batch=1)
     world.restart(current)
     imagined = [recon[0]]
     for t in range(len(actions)):
@@ -59,6 +59,6 @@ def save_png(image: np.ndarray, path: Path, scale: int = 2) -> None:
 
 def write_dream(agent: Agent, episode: Episode, gif_path: Path, png_path: Path, steps: int = 40, seed: int = 0) -> None:
     """The dream GIF of an episode's first `steps` actions, and 8 of its frames reconstructed."""
-    save_gif(dream(agent, episode, 0, min(steps, len(episode) - 1), seed), gif_path)
+    save_gif(dream_frames(agent, episode, 0, min(steps, len(episode) - 1), seed), gif_path)
     picks = np.linspace(0, len(episode) - 1, num=min(8, len(episode))).astype(int)
     save_png(reconstructions(agent, episode.observations[picks]), png_path)

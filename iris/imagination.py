@@ -39,7 +39,7 @@ def with_linear_weights_in(world_model: WorldModel, dtype: torch.dtype) -> World
     return low
 
 
-class Dream:
+class ImaginedWorld:
     """A batch of trajectories imagined by the world model: `restart` from a frame's tokens, then `step` with
     actions. Reused across rollouts of the same batch size (its cache is allocated once). Made under autocast, it
     imagines with a copy of the world model whose linear weights are already in the autocast precision, refreshed
@@ -93,7 +93,7 @@ class Dream:
         return torch.stack(new_tokens, dim=1), rewards, ends
 
 
-class GraphedDream(Dream):
+class GraphedImaginedWorld(ImaginedWorld):
     """The same rollout with `predict` captured as one CUDA graph on first use (static-shape cache, inputs and
     outputs in fixed buffers). The graph reads the world model's weights in place, so it stays valid while they
     train; build it under the autocast setting it will run in."""
@@ -122,7 +122,7 @@ class GraphedDream(Dream):
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         # Autocast's cast cache must be off: every cast is recorded in the graph and redone at each replay (the
-        # linear weights need none: the Dream holds them in bf16 already).
+        # linear weights need none: the ImaginedWorld holds them in bf16 already).
         with torch.cuda.graph(self.graph), torch.autocast("cuda", dtype, enabled=enabled, cache_enabled=False):
             self.outputs = super().predict(self.actions)
         cache.length = length  # the warm-up moved them, capturing ran no kernels: the step is still to come
@@ -130,18 +130,18 @@ class GraphedDream(Dream):
         self.last_token.copy_(last_token)
 
 
-def new_dream(world_model: WorldModel, batch: int, use_cache: bool = True, cuda_graphs: bool = False,
-              greedy: bool = False) -> Dream:
-    """A GraphedDream where it applies (CUDA, cache on, cuda_graphs asked for), else the eager Dream."""
+def new_imagined_world(world_model: WorldModel, batch: int, use_cache: bool = True, cuda_graphs: bool = False,
+              greedy: bool = False) -> ImaginedWorld:
+    """A GraphedImaginedWorld where it applies (CUDA, cache on, cuda_graphs asked for), else the eager ImaginedWorld."""
     if cuda_graphs and use_cache and world_model.pos_embed.weight.device.type == "cuda":
-        return GraphedDream(world_model, batch, greedy)
-    return Dream(world_model, batch, use_cache, greedy)
+        return GraphedImaginedWorld(world_model, batch, greedy)
+    return ImaginedWorld(world_model, batch, use_cache, greedy)
 
 
 def imagine(
     actor_critic: ActorCritic,
     tokenizer: Tokenizer,
-    dream: Dream,
+    dream: ImaginedWorld,
     tokens: torch.Tensor,
     seen: torch.Tensor,
     mask: torch.Tensor,

@@ -1,7 +1,7 @@
 """The run directory: everything one training run is, and the contract between iris/, benchmark/ and analysis/.
 
     <run_dir>/
-      spec.json       what to run: game, seed, preset, overrides, resolved config, config hash
+      spec.json       what to run: agent (iris), game, seed, preset, overrides, resolved config, config hash
       status.json     where it is: state, epoch, env steps, last test return, heartbeat (unix time), error
       metrics.jsonl   one JSON object per finished epoch (step = env steps), appended
       checkpoint.pt   latest epoch checkpoint (atomic); episodes/ holds the collected episodes
@@ -23,8 +23,10 @@ from pathlib import Path
 
 from iris.config import Config
 from iris.errors import ConfigError, RunStateError
+from iris.vocabulary import FINISHED, PENDING, RUN_STATES, STOPPED
 
-STATES = ("pending", "running", "stopped", "finished", "failed")  # stopped: interrupted, resumable
+AGENT = "iris"  # the agent a spec is for (iris/api.py); specs written before it was recorded are iris too
+
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -63,6 +65,7 @@ def write_spec(run_dir: Path, config: Config, seed: int, preset: str, overrides:
     one change allowed, more training.epochs for a run whose config is otherwise the same; the spec's history
     records it, the earlier final evaluation is kept as eval-epochN.json and the run resumes from its checkpoint."""
     spec = {
+        "agent": AGENT,
         "game": config.env.game,
         "seed": seed,
         "preset": preset,
@@ -87,8 +90,8 @@ def write_spec(run_dir: Path, config: Config, seed: int, preset: str, overrides:
     if (Path(run_dir) / "eval.json").exists():
         os.replace(Path(run_dir) / "eval.json", Path(run_dir) / f"eval-epoch{epochs}.json")
     atomic_write_json(run_dir / "spec.json", spec)
-    if (read_status(run_dir) or {}).get("state") == "finished":
-        write_status(run_dir, state="stopped", epochs=spec["config"]["training"]["epochs"])
+    if (read_status(run_dir) or {}).get("state") == FINISHED:
+        write_status(run_dir, state=STOPPED, epochs=spec["config"]["training"]["epochs"])
     return spec
 
 
@@ -109,9 +112,9 @@ def spec_config(spec: dict) -> Config:
 
 def write_status(run_dir: Path, **fields: object) -> dict:
     """Merge fields into status.json and stamp the heartbeat."""
-    status = read_status(run_dir) or {"state": "pending", "epoch": 0, "env_steps": 0, "last_test_return": None}
+    status = read_status(run_dir) or {"state": PENDING, "epoch": 0, "env_steps": 0, "last_test_return": None}
     status.update(fields, heartbeat=time.time())
-    assert status["state"] in STATES, status["state"]
+    assert status["state"] in RUN_STATES, status["state"]
     atomic_write_json(Path(run_dir) / "status.json", status)
     return status
 

@@ -25,7 +25,7 @@ import torch
 from tqdm import tqdm
 
 from iris import checkpoint, rundir
-from iris.agent import Agent
+from iris.agent import RANDOM_POLICY, Agent
 from iris.collect import Collector, evaluate
 from iris.components import Component, make_components
 from iris.config import Config, validate
@@ -33,10 +33,11 @@ from iris.errors import ConfigError, NonFiniteLoss
 from iris.dream import write_dream
 from iris.envs import num_actions
 from iris.episodes import Episode, EpisodeStore
-from iris.imagination import Dream, imagine, new_dream
+from iris.imagination import ImaginedWorld, imagine, new_imagined_world
 from iris.lpips import load_lpips, require_weights
 from iris.runtime import pick_device, set_up_runtime
 from iris.tokenizer import TokenCache, to_device
+from iris.vocabulary import ENV_STEPS, FAILED, FINISHED, RUNNING, STOPPED, TEST_RETURN, TEST_RETURN_STD, TRAIN_RETURN
 
 
 def compile_nets(agent: Agent, lpips: torch.nn.Module | None) -> None:
@@ -74,7 +75,7 @@ class Trainer:
                                    self.cfg.training.time_limit_is_end)
         self.epoch, self.env_steps, self.elapsed = 0, 0, 0.0
         self.last_test_return: float | None = None
-        self._dream: Dream | None = None
+        self._imagined_world: ImaginedWorld | None = None
         self._tokens: tuple[tuple[int, int], TokenCache] | None = None
         checkpoint.remove_partial_writes(self.run_dir)
         state = checkpoint.read(self.run_dir, self.device)
@@ -113,7 +114,7 @@ class Trainer:
 
     def use_precision(self, bf16: bool) -> None:
         """Switch autocast on or off for what follows (iris-bench perf --precision compares the two)."""
-        self.bf16, self._dream = bf16, None  # the rollout's cache and weight copy take the precision they are made in
+        self.bf16, self._imagined_world = bf16, None  # the rollout's cache and weight copy take the precision they are made in
 
     # ---- one component's updates ---------------------------------------------------------------------
     def component(self, name: str) -> Component:
@@ -155,7 +156,7 @@ class Trainer:
         return self.agent.world_model.compute_loss(tokens, actions, rewards, ends, mask)
 
     def actor_critic_loss(self) -> tuple[torch.Tensor, dict]:
-        traj = imagine(self.agent.actor_critic, self.agent.tokenizer, self.dream(), *self.burn_in_batch(),
+        traj = imagine(self.agent.actor_critic, self.agent.tokenizer, self.imagined_world(), *self.burn_in_batch(),
                        self.cfg.actor_critic.horizon)
         return self.agent.actor_critic.compute_loss(traj)
 
@@ -166,12 +167,13 @@ class Trainer:
         tokens = self.tokenize(seg)
         return tokens, self.detokenize(tokens, seg), to_device(seg["mask"], self.device)
 
-    def dream(self) -> Dream:
+    def imagined_world(self) -> ImaginedWorld:
         """The imagination rollout, made once; call it under self.autocast(): its cache takes the passes' precision."""
-        if self._dream is None:
+        if self._imagined_world is None:
             t = self.cfg.training
-            self._dream = new_dream(self.agent.world_model, self.cfg.actor_critic.batch_size, t.kv_cache, t.cuda_graphs)
-        return self._dream
+            self._imagined_world = new_imagined_world(self.agent.world_model, self.cfg.actor_critic.batch_size,
+                                                      t.kv_cache, t.cuda_graphs)
+        return self._imagined_world
 
     @property
     def tokens(self) -> TokenCache:
@@ -216,7 +218,7 @@ class Trainer:
             episodes = self.collect(t.collect_steps)
             self.env_steps += t.collect_steps
             if episodes:
-                row["train/return_mean"] = float(np.mean([e.ret for e in episodes]))
+                row[TRAIN_RETURN] = float(np.mean([e.ret for e in episodes]))
                 row["train/length_mean"] = float(np.mean([len(e) for e in episodes]))
             row["throughput/collect_steps_per_s"] = t.collect_steps / (time.perf_counter() - start)
         for component in self.components:
@@ -229,9 +231,9 @@ class Trainer:
         if t.eval_every and self.epoch % t.eval_every == 0:
             returns, lengths = self.evaluate(t.eval_episodes)
             self.last_test_return = float(np.mean(returns))
-            row.update({"test/return_mean": self.last_test_return, "test/return_std": float(np.std(returns)),
+            row.update({TEST_RETURN: self.last_test_return, TEST_RETURN_STD: float(np.std(returns)),
                         "test/length_mean": float(np.mean(lengths))})
-        row["env_steps"] = self.env_steps
+        row[ENV_STEPS] = self.env_steps
         row["episodes"] = self.store.num_episodes
         row["epoch_seconds"] = time.perf_counter() - start
         return row
@@ -262,7 +264,7 @@ class Trainer:
         if finished is not None:  # nothing to do
             tqdm.write(final_summary(finished))
             return finished
-        rundir.write_status(self.run_dir, state="running", epoch=self.epoch, epochs=t.epochs, env_steps=self.env_steps,
+        rundir.write_status(self.run_dir, state=RUNNING, epoch=self.epoch, epochs=t.epochs, env_steps=self.env_steps,
                             error=None, runtime=self.runtime.record())
         last = t.epochs if max_epochs is None else min(t.epochs, self.epoch + max_epochs)
         try:
@@ -274,7 +276,7 @@ class Trainer:
                 row["time"] = self.elapsed
                 rundir.append_metrics(self.run_dir, row)
                 checkpoint.write(self.run_dir, self.state_dict())
-                rundir.write_status(self.run_dir, state="running", epoch=self.epoch, env_steps=self.env_steps,
+                rundir.write_status(self.run_dir, state=RUNNING, epoch=self.epoch, env_steps=self.env_steps,
                                     last_test_return=self.last_test_return)
                 self.log(summary(row, t.epochs))
                 if on_epoch is not None:
@@ -284,24 +286,24 @@ class Trainer:
             returns, lengths = self.evaluate(t.final_eval_episodes)
             extra = {}
             if t.random_baseline_episodes > 0:  # the same test episodes, actions drawn uniformly
-                random_returns, _ = self.evaluate(t.random_baseline_episodes, temperature=math.inf)
+                random_returns, _ = self.evaluate(t.random_baseline_episodes, temperature=RANDOM_POLICY)
                 extra["random_policy"] = {"episodes": len(random_returns), "mean": float(np.mean(random_returns))}
             result = rundir.write_eval(self.run_dir, returns, lengths, self.env_steps, runtime=self.runtime.record(),
                                        wall_seconds=self.elapsed, seed=self.seed, **extra)
             latest = (self.store.episodes or self.store.pending)[-1]
             write_dream(self.agent, latest, self.run_dir / "dream.gif", self.run_dir / "reconstructions.png", seed=self.seed)
-            rundir.write_status(self.run_dir, state="finished", last_test_return=result["mean"])
+            rundir.write_status(self.run_dir, state=FINISHED, last_test_return=result["mean"])
             self.log(final_summary(result))
             return result
         except BaseException as e:
-            rundir.write_status(self.run_dir, state="failed" if isinstance(e, Exception) else "stopped",
+            rundir.write_status(self.run_dir, state=FAILED if isinstance(e, Exception) else STOPPED,
                                 error=f"{type(e).__name__}: {e}")
             raise
 
 
 def summary(row: dict, epochs: int) -> str:
     parts = [f"epoch {row['epoch']}/{epochs}", f"env steps {row['env_steps']}", f"{row['epoch_seconds']:.1f}s"]
-    for key, label in (("train/return_mean", "train return"), ("test/return_mean", "test return"),
+    for key, label in ((TRAIN_RETURN, "train return"), (TEST_RETURN, "test return"),
                        ("tokenizer/loss", "tok"), ("world_model/loss", "wm"), ("actor_critic/loss", "ac")):
         if key in row:
             parts.append(f"{label} {row[key]:.3f}")
@@ -351,6 +353,6 @@ def train(run_dir: Path, on_epoch: Callable[[dict], None] | None = None, max_epo
     try:
         trainer = Trainer(run_dir)
     except Exception as e:
-        rundir.write_status(run_dir, state="failed", error=f"{type(e).__name__}: {e}")
+        rundir.write_status(run_dir, state=FAILED, error=f"{type(e).__name__}: {e}")
         raise
     return trainer.train(on_epoch, max_epochs)

@@ -15,9 +15,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-# A `tiny` run shrunk to 8 epochs of well under a second each on 2 cores: a test can still catch it
-# mid-run. 50-step episodes (200 raw frames), so each epoch completes an episode.
-TINY_RUN = {
+# The one shrunk run of the tests, on any preset: 8 epochs of well under a second each on 2 cores (a test can
+# still catch one mid-run); 50-step episodes (200 raw frames), so each epoch completes an episode. Tests that need
+# more of some part (evaluations, a longer horizon) say which values they change: {**SHRUNK, ...}.
+SHRUNK = {
     "training.epochs": 8, "training.collect_steps": 50, "training.eval_every": 0, "training.final_eval_episodes": 1,
     "env.train_max_frames": 200, "env.test_max_frames": 200,
     "tokenizer.steps_per_epoch": 2, "tokenizer.batch_size": 4, "tokenizer.start_after_epoch": 0,
@@ -28,8 +29,23 @@ TINY_RUN = {
 
 @pytest.fixture
 def tiny_set() -> list[str]:
-    """--set arguments for TINY_RUN."""
-    return [arg for key, value in TINY_RUN.items() for arg in ("--set", f"{key}={value}")]
+    """--set arguments for SHRUNK."""
+    return set_args(SHRUNK)
+
+
+def set_args(overrides: dict) -> list[str]:
+    """--set arguments for config overrides {key: value}."""
+    return [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
+
+
+# A shrunk catch run for the trainer's tests: 4 envs, 4 epochs with an evaluation every 2 and a random baseline,
+# enough steps per component to exercise each, a one-layer world model and a 4-step horizon.
+QUICK = [f"{key}={value}" for key, value in {
+    **SHRUNK, "training.epochs": 4, "training.collect_steps": 32, "training.collect_envs": 4, "training.eval_every": 2,
+    "training.eval_episodes": 4, "training.final_eval_episodes": 4, "training.random_baseline_episodes": 24,
+    "tokenizer.steps_per_epoch": 3, "tokenizer.batch_size": 8, "world_model.steps_per_epoch": 3,
+    "world_model.batch_size": 4, "world_model.num_layers": 1, "actor_critic.batch_size": 4, "actor_critic.horizon": 4,
+}.items()]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import torch
 from iris.actor_critic import ActorCritic, lambda_returns
 from iris.agent import Agent
 from iris.config import catch, paper
-from iris.imagination import Dream, GraphedDream, imagine, sample
+from iris.imagination import ImaginedWorld, GraphedImaginedWorld, imagine, sample
 from iris.world_model import Context
 
 SIZE = catch().env.size  # frames of the catch preset
@@ -40,7 +40,7 @@ def test_imagined_rollout_shapes_and_a_loss_that_trains_only_the_actor_critic():
     mask = torch.tensor([[False, False, True, True]] * 5)
     tokens = agent.tokenizer.tokenize(frames, mask)
     seen = agent.tokenizer.detokenize(tokens, mask)
-    traj = imagine(agent.actor_critic, agent.tokenizer, Dream(agent.world_model, 5), tokens, seen, mask, horizon=6)
+    traj = imagine(agent.actor_critic, agent.tokenizer, ImaginedWorld(agent.world_model, 5), tokens, seen, mask, horizon=6)
     assert traj["values"].shape == (5, 6) and traj["logits"].shape == (5, 5, 3)  # 6 states, 5 steps between
     for key in ("actions", "rewards", "ends"):
         assert traj[key].shape == (5, 5)
@@ -52,7 +52,7 @@ def test_imagined_rollout_shapes_and_a_loss_that_trains_only_the_actor_critic():
     assert all(p.grad is None for p in agent.tokenizer.parameters())
     assert 0 < logs["entropy"] <= torch.log(torch.tensor(3.0)) + 1e-6
     # Greedy rollouts are reproducible and long horizons refresh a full key-value cache without error.
-    greedy = Dream(agent.world_model, 5, greedy=True)
+    greedy = ImaginedWorld(agent.world_model, 5, greedy=True)
     a = imagine(agent.actor_critic, agent.tokenizer, greedy, tokens, seen, mask, horizon=12)
     b = imagine(agent.actor_critic, agent.tokenizer, greedy, tokens, seen, mask, horizon=12)
     assert torch.equal(a["actions"], b["actions"]) and torch.equal(a["rewards"], b["rewards"])
@@ -82,39 +82,39 @@ def test_reference_mode_and_bf16_agree_with_the_cached_fp32_path():
     tokens = agent.tokenizer.tokenize(frames)
     wm, parts = agent.world_model, (tokens, agent.tokenizer.detokenize(tokens), mask)
 
-    def dream(world: Dream, horizon: int) -> dict[str, torch.Tensor]:
+    def dream(world: ImaginedWorld, horizon: int) -> dict[str, torch.Tensor]:
         return imagine(agent.actor_critic, agent.tokenizer, world, *parts, horizon=horizon)
 
-    cached = dream(Dream(wm, 4, greedy=True), 10)  # 10 steps also restart a full context
-    for other in (Dream(wm, 4, use_cache=False, greedy=True), Dream(wm, 4, greedy=True, static=True)):
+    cached = dream(ImaginedWorld(wm, 4, greedy=True), 10)  # 10 steps also restart a full context
+    for other in (ImaginedWorld(wm, 4, use_cache=False, greedy=True), ImaginedWorld(wm, 4, greedy=True, static=True)):
         recomputed = dream(other, 10)
         for key in ("actions", "rewards", "ends"):
             assert torch.equal(cached[key], recomputed[key])
         assert torch.allclose(cached["values"], recomputed["values"], atol=1e-4)
     torch.manual_seed(1)
-    loss32, _ = agent.actor_critic.compute_loss(dream(Dream(wm, 4), 6))
+    loss32, _ = agent.actor_critic.compute_loss(dream(ImaginedWorld(wm, 4), 6))
     torch.manual_seed(1)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        traj16 = dream(Dream(wm, 4), 6)  # made under autocast, as the trainer does: a bf16 cache
+        traj16 = dream(ImaginedWorld(wm, 4), 6)  # made under autocast, as the trainer does: a bf16 cache
         loss16, _ = agent.actor_critic.compute_loss(traj16)
     assert torch.isclose(loss16.float(), loss32, rtol=0.1, atol=0.02)
 
 
 def test_a_dream_under_autocast_computes_what_autocast_computes_with_the_trained_weights():
-    """Made under autocast, a Dream imagines with a copy whose linear weights are pre-cast to bf16: pass for pass
+    """Made under autocast, an ImaginedWorld imagines with a copy whose linear weights are pre-cast to bf16: pass for pass
     the very numbers of the trained fp32 model under autocast, also after the trained weights change."""
     torch.manual_seed(0)
     wm = Agent(catch(), 3).world_model.eval()
     tokens, actions = torch.randint(0, catch().tokenizer.vocab_size, (4, 16)), torch.tensor([0, 1, 2, 1])
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        dream = Dream(wm, 4, static=True)
+        dream = ImaginedWorld(wm, 4, static=True)
     assert dream.world_model.blocks[0].attn.qkv.weight.dtype == torch.bfloat16
     assert wm.blocks[0].attn.qkv.weight.dtype == torch.float32
     for _ in range(2):
         with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():  # one context a step, as in training
             dream.restart(tokens)
             reference = Context(wm, 4, static=True)
-            reference.feed(wm.frame_embed(tokens[:, :-1]))  # the last token waits for the action, as in a Dream
+            reference.feed(wm.frame_embed(tokens[:, :-1]))  # the last token waits for the action, as in an ImaginedWorld
             for embed in (lambda m: m.action_embed(actions), lambda m: m.frame_embed(tokens[:, 0])):
                 assert torch.equal(dream.context.feed(embed(dream.world_model)[:, None]), reference.feed(embed(wm)[:, None]))
         with torch.no_grad():  # an update of the world model: the next restart takes the new weights
@@ -164,13 +164,13 @@ def test_cuda_graph_dream_equals_the_eager_dream():
     with torch.autocast("cuda", dtype=torch.bfloat16):
         tokens = agent.tokenizer.tokenize(frames)
         parts = (tokens, agent.tokenizer.detokenize(tokens), mask)
-        eager = imagine(agent.actor_critic, agent.tokenizer, Dream(agent.world_model, 4, greedy=True, static=True), *parts, 10)
-        graphed_dream = GraphedDream(agent.world_model, 4, greedy=True)
+        eager = imagine(agent.actor_critic, agent.tokenizer, ImaginedWorld(agent.world_model, 4, greedy=True, static=True), *parts, 10)
+        graphed_dream = GraphedImaginedWorld(agent.world_model, 4, greedy=True)
         for _ in range(2):  # the second rollout reuses the captured graph
             graphed = imagine(agent.actor_critic, agent.tokenizer, graphed_dream, *parts, 10)
             for key in ("actions", "rewards", "ends"):
                 assert torch.equal(eager[key], graphed[key])
-        sampled, first, actions = GraphedDream(agent.world_model, 4), tokens[:, 0], mask[:, 0].long()
+        sampled, first, actions = GraphedImaginedWorld(agent.world_model, 4), tokens[:, 0], mask[:, 0].long()
         draws = []
         for _ in range(2):  # the same step from the same state twice: different tokens
             sampled.restart(first)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis.aggregates import aggregate
-from analysis.campaign import read_campaign
+from analysis.rundir_source import read_campaign
 from analysis.curves import method_curves
 from analysis.normalise import normalise, normalised_matrix, references
 from analysis.published import BASELINES, baseline_names, load_baseline
@@ -19,7 +19,7 @@ from analysis.timing import Timings
 from benchmark.cli import main
 from iris.errors import ConfigError
 from iris.config import resolve
-from iris.rundir import append_metrics, write_eval, write_spec
+from iris.rundir import append_metrics, atomic_write_json, read_json, write_eval, write_spec
 
 ATARI = sorted(references())
 
@@ -79,6 +79,8 @@ def final_score(game, seed):
 def make_run(root, game, seed, finished=True):
     run_dir = root / "camp" / game / f"s{seed}"
     write_spec(run_dir, resolve("tiny", [], game), seed, "tiny", [])
+    plan = read_json(root / "camp" / "campaign.json") or {"runs": []}
+    atomic_write_json(root / "camp" / "campaign.json", {"runs": [*plan["runs"], f"{game}/s{seed}"]})
     for epoch in (1, 2, 3, 4):
         row = {"epoch": epoch, "env_steps": 100 * epoch}
         if epoch % 2 == 0:  # evaluation epochs

@@ -1,5 +1,5 @@
 """Planning, run states, status and cancel on hand-made run directories, a real lock and a real submitit job
-(no training: the trainer's part is in test_campaign_local.py and test_slurm_campaign.py)."""
+(no training: campaigns that train are in test_campaign_e2e.py, locally and on the one-node SLURM)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ import torch
 
 from iris import rundir
 
-from test_trainer import QUICK, new_run, weights  # the shrunk catch run, seed 3
+from conftest import QUICK
+from test_trainer import new_run, weights  # the shrunk catch run, seed 3
 
 
 @pytest.mark.parametrize("threads", [1, 2])

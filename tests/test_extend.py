@@ -8,7 +8,8 @@ import torch
 from benchmark.cli import main
 from iris import rundir
 
-from test_trainer import QUICK, new_run, weights
+from conftest import QUICK
+from test_trainer import new_run, weights
 
 
 def args(*head, epochs):

@@ -18,7 +18,8 @@ from iris.config import resolve
 from iris.errors import ConfigError, RunStateError
 from iris.trainer import Trainer, train
 
-from test_trainer import QUICK, new_run, weights
+from conftest import QUICK
+from test_trainer import new_run, weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLOW_FIRST_EPOCH = ["training.epochs=2", "tokenizer.steps_per_epoch=40"]  # a wide window before the first checkpoint

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import TINY_RUN
+from conftest import SHRUNK
 
 RATES = {"collect": "env steps/s", "tokenizer training": "frames/s", "world_model training": "tokens/s",
          "imagination": "imagined steps/s", "actor_critic training": "updates/s"}
@@ -37,8 +37,8 @@ def test_perf_gives_each_figure_in_both_modes_and_a_full_epoch_made_of_them(iris
             assert value[f"{name}: speed-up"] == pytest.approx(optimised / reference if name in RATES else reference / optimised)
     assert value["peak host memory (optimised)"] > 0.1 and value["peak device memory (optimised)"] == 0
     for mode in MODES:  # an epoch: the cache fill, collection, and each component's steps
-        epoch = value[f"token cache fill per epoch ({mode})"] + TINY_RUN["training.collect_steps"] / value[f"collect ({mode})"]
-        epoch += sum(TINY_RUN[f"{c}.steps_per_epoch"] * value[f"{c} step ({mode})"] for c in ("tokenizer", "world_model", "actor_critic"))
+        epoch = value[f"token cache fill per epoch ({mode})"] + SHRUNK["training.collect_steps"] / value[f"collect ({mode})"]
+        epoch += sum(SHRUNK[f"{c}.steps_per_epoch"] * value[f"{c} step ({mode})"] for c in ("tokenizer", "world_model", "actor_critic"))
         assert value[f"full epoch ({mode})"] == pytest.approx(epoch)
 
 

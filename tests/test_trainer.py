@@ -11,19 +11,12 @@ import pytest
 import torch
 
 from benchmark.cli import main
+from conftest import QUICK
 from iris import rundir
 from iris.config import resolve
 from iris.errors import ConfigError, NonFiniteLoss
 from iris.runtime import pick_device
 from iris.trainer import Trainer, train
-
-QUICK = [
-    "training.epochs=4", "training.collect_steps=32", "training.collect_envs=4", "training.eval_every=2",
-    "training.eval_episodes=4", "training.final_eval_episodes=4", "training.random_baseline_episodes=24",
-    "tokenizer.steps_per_epoch=3", "tokenizer.batch_size=8",
-    "world_model.steps_per_epoch=3", "world_model.batch_size=4", "world_model.num_layers=1",
-    "actor_critic.steps_per_epoch=2", "actor_critic.batch_size=4", "actor_critic.horizon=4",
-]
 
 
 def new_run(run_dir, extra=()):
@@ -132,7 +125,7 @@ def test_the_optimised_and_the_reference_mode_give_the_same_losses_on_the_same_b
     """The speed-ups keep the algorithm end to end: with the key-value cache, the token cache and torch.compile
     (on here, as on a GPU) or without them (perf's reference mode), the same collected data and random streams
     give the same losses."""
-    from benchmark.speed import REFERENCE
+    from benchmark.measure.training_speed import REFERENCE
 
     losses = {}
     for mode, extra in (("optimised", ["actor_critic.burn_in=3", "training.compile=on"]), ("reference", ["actor_critic.burn_in=3", *REFERENCE])):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import REPO, TINY_RUN
+from conftest import REPO, SHRUNK
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
@@ -23,7 +23,7 @@ from iris.errors import ConfigError
 from iris.config import resolve
 
 COLLECT_STEPS = 14  # two 7-step Catch episodes per epoch: every epoch finishes episodes
-CATCH_RUN = {**TINY_RUN, "training.epochs": 2, "training.collect_steps": COLLECT_STEPS, "training.collect_envs": 2,
+CATCH_RUN = {**SHRUNK, "training.epochs": 2, "training.collect_steps": COLLECT_STEPS, "training.collect_envs": 2,
              "training.eval_every": 1, "training.eval_episodes": 4, "training.final_eval_episodes": 2}
 SPACE = """\
 actor_critic.lr: {low: 1.0e-4, high: 1.0e-2, log: true}

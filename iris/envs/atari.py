@@ -24,13 +24,6 @@ from iris.config import EnvConfig
 
 ALEInterface.setLoggerMode(LoggerMode.Error)  # no banner on every emulator start
 
-ATARI_100K = [
-    "Alien", "Amidar", "Assault", "Asterix", "BankHeist", "BattleZone", "Boxing", "Breakout", "ChopperCommand",
-    "CrazyClimber", "DemonAttack", "Freeway", "Frostbite", "Gopher", "Hero", "Jamesbond", "Kangaroo", "Krull",
-    "KungFuMaster", "MsPacman", "Pong", "PrivateEye", "Qbert", "RoadRunner", "Seaquest", "UpNDown",
-]
-
-
 def rom_path(game: str) -> str:
     """ROM file of a game by its usual name: BankHeist -> bank_heist."""
     return str(roms.get_rom_path(re.sub(r"(?<!^)(?=[A-Z])", "_", game).lower()))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from benchmark.perf import Row
+from benchmark.measure.rows import Row
 from iris import rundir
 from iris.config import resolve
 from iris.imagination import imagine
@@ -78,7 +78,7 @@ def measure(run_dir: Path, steps: int) -> dict[tuple[str, str], float]:
 
     def dream(batch):
         with trainer.autocast(), torch.no_grad():
-            imagine(trainer.agent.actor_critic, trainer.agent.tokenizer, trainer.dream(), *batch, ac.horizon)
+            imagine(trainer.agent.actor_critic, trainer.agent.tokenizer, trainer.imagined_world(), *batch, ac.horizon)
 
     dream(batches.pop())
     imagined = steps * ac.batch_size * (ac.horizon - 1)  # a rollout of H states imagines the H - 1 steps between them

@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmark.campaign_timing import measure
-from benchmark.perf import Row
+from benchmark.measure.campaign_overhead import measure
+from benchmark.measure.rows import Row
 from benchmark.tracking_server import LOCAL, free_port, uri, wait_healthy
 
 CAMPAIGN_NAME = "2 Catch runs x 3 epochs"

@@ -1,37 +1,19 @@
-"""Performance figures. Each benchmark returns rows (name, value, unit); print_rows shows them as a table or JSON."""
+"""The episode store's figures for 100k frames: memory held, RSS, disk, write and sampling times
+(`iris-bench perf --store`)."""
 
 from __future__ import annotations
 
-import json
 import resource
 import tempfile
 import time
 from pathlib import Path
 
-import gymnasium
 import numpy as np
-from rich.console import Console
-from rich.table import Table
 
+from benchmark.measure.rows import Row
 from iris.episodes import Episode, EpisodeStore
 
-Row = tuple[str, float, str]
 GIB = 2**30
-
-
-def print_rows(rows: list[Row], as_json: bool = False, setting: str | None = None) -> None:
-    """A table under the one-line `setting` (what was measured where), or JSON {"setting", "figures"}: figures
-    are only comparable on the same device, so the JSON says which."""
-    if as_json:
-        figures = [{"name": n, "value": v, "unit": u} for n, v, u in rows]
-        print(json.dumps({"setting": setting, "figures": figures}, indent=2))
-        return
-    if setting:
-        print(setting)
-    table = Table("figure", "value", "unit")
-    for name, value, unit in rows:
-        table.add_row(name, f"{value:,.3f}".rstrip("0").rstrip("."), unit)
-    Console().print(table)
 
 
 def rss_bytes() -> int:
@@ -40,19 +22,6 @@ def rss_bytes() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def env_steps_per_second(env: gymnasium.Env, steps: int) -> float:
-    """Step with random actions, resetting at episode ends; every observation must lie in the observation space."""
-    obs, _ = env.reset()
-    start = time.perf_counter()
-    for _ in range(steps):
-        if not env.observation_space.contains(obs):
-            raise RuntimeError(f"observation {obs.shape} {obs.dtype} outside {env.observation_space}")
-        obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
-        if terminated or truncated:
-            obs, _ = env.reset()
-    return steps / (time.perf_counter() - start)
 
 
 def _atari_like_episode(rng: np.random.Generator, length: int, size: int = 64) -> Episode:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmark.perf import Row
+from benchmark.measure.rows import Row
 
 
 def campaign_timings(executor: str = "local", profile: str | None = None) -> list[Row]:

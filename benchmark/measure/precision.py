@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.perf import Row
+from benchmark.measure.rows import Row
 from iris import rundir
 from iris.config import resolve
 from iris.trainer import Trainer
