@@ -8,7 +8,7 @@ import os
 import sys
 
 from iris.config import resolve
-from iris.errors import ConfigError, NonFiniteLoss, RunStateError
+from iris.errors import ConfigError, DiskFull, NonFiniteLoss, RunStateError
 
 
 def add_config_args(p: argparse.ArgumentParser, game: bool = True) -> None:
@@ -552,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ConfigError, NonFiniteLoss, RunStateError) as e:
+    except (ConfigError, DiskFull, NonFiniteLoss, RunStateError) as e:
         print(f"iris-bench: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`iris-bench describe | head -1`): nothing left to tell

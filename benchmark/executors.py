@@ -50,6 +50,16 @@ def check_scheduler(name: str) -> None:
         raise ConfigError("--executor slurm: sbatch not found; submit from a machine of the SLURM cluster")
 
 
+def at_once(name: str, max_parallel: int | None, profile: Profile | None) -> int | None:
+    """How many runs train at a time: --max-parallel, else local one per visible GPU (one without), slurm the profile's
+    array_parallelism (None: as many as the cluster gives), debug one."""
+    if max_parallel is not None:
+        return max_parallel
+    if name == "slurm":
+        return profile.params.get("array_parallelism")
+    return max(1, len(visible_gpus())) if name == "local" else 1
+
+
 def submit(name: str, campaign_root: Path, run_dirs: list[Path], target: tracking.Target,
            max_parallel: int | None, profile: Profile | None) -> dict[str, list[Path]]:
     """Submit; returns {job id: run directories it will train}. debug trains them here and now."""
@@ -67,7 +77,7 @@ def submit(name: str, campaign_root: Path, run_dirs: list[Path], target: trackin
 
 def _submit_local(folder: Path, run_dirs: list[Path], target: tracking.Target,
                   max_parallel: int | None) -> dict[str, list[Path]]:
-    parallel = max_parallel or max(1, len(visible_gpus()))
+    parallel = at_once("local", max_parallel, None)
     workers = min(parallel, len(run_dirs))
     # The CPU share follows the declared parallelism, so the last run of a campaign keeps its share too.
     args = ([str(d) for d in run_dirs], target)

@@ -15,7 +15,7 @@ import numpy as np
 from iris.errors import ConfigError
 from iris.config import EnvConfig
 from iris.envs.atari import ATARI_100K, AtariEnv, atari_num_actions
-from iris.envs.catch import MOVES, CatchEnv
+from iris.envs.catch import EPISODE_STEPS, MOVES, CatchEnv
 
 GAMES = [*ATARI_100K, "Catch"]
 _CANONICAL = {g.lower(): g for g in GAMES}
@@ -43,6 +43,11 @@ def resolve_games(spec: str) -> list[str]:
 def num_actions(game: str) -> int:
     game = check_game(game)
     return len(MOVES) if game == "Catch" else atari_num_actions(game)
+
+
+def longest_episode(cfg: EnvConfig) -> int:
+    """The most steps a training episode takes: Catch's fixed fall, an Atari game's time limit."""
+    return EPISODE_STEPS if check_game(cfg.game) == "Catch" else -(-cfg.train_max_frames // cfg.frame_skip)
 
 
 def make_env(cfg: EnvConfig, train: bool, seed: int) -> gymnasium.Env:
