@@ -51,6 +51,10 @@ class Backend:
     def check_scheduler(self) -> None:
         """Before submitting (a dry run plans anywhere)."""
 
+    def at_once(self, max_parallel: int | None) -> int | None:
+        """How many runs train at a time (None: as many as the cluster gives): --max-parallel, else the backend's."""
+        return max_parallel
+
     def submit_runs(self, folder: Path, worker: Callable, run_dirs: list[Path], args: tuple, max_parallel: int | None,
                     job_name: str) -> dict[str, list[Path]]:
         """Jobs that train `run_dirs` by worker([run dirs], *args, threads); returns {job id: run dirs it trains}."""
@@ -71,8 +75,11 @@ class Backend:
 class Local(Backend):
     name, runs_here = "local", True
 
+    def at_once(self, max_parallel):
+        return max_parallel or max(1, len(visible_gpus()))  # one per visible GPU, one without
+
     def submit_runs(self, folder, worker, run_dirs, args, max_parallel, job_name):
-        parallel = max_parallel or max(1, len(visible_gpus()))
+        parallel = self.at_once(max_parallel)
         # The CPU share follows the declared parallelism, so the last run of a campaign keeps its share too.
         job_ids = self._start(folder, worker, ([str(d) for d in run_dirs], *args), min(parallel, len(run_dirs)),
                               cpu_share(parallel))
@@ -111,6 +118,9 @@ class Local(Backend):
 
 class Slurm(Backend):
     name, runs_here = "slurm", False
+
+    def at_once(self, max_parallel):
+        return max_parallel if max_parallel is not None else self.profile.params.get("array_parallelism")
 
     def check_scheduler(self):
         if shutil.which("sbatch") is None:
@@ -152,6 +162,9 @@ class Slurm(Backend):
 
 class Debug(Backend):
     name, runs_here, in_process = "debug", True, True
+
+    def at_once(self, max_parallel):
+        return 1
 
     def submit_runs(self, folder, worker, run_dirs, args, max_parallel, job_name):
         self._call(worker, ([str(d) for d in run_dirs], *args, None))

@@ -18,7 +18,9 @@ from benchmark.progress import Snapshot, follow
 from benchmark.requests import at_least_one, check_jobs
 from benchmark.status import RunView, views
 from benchmark.worker import Worker
-from iris.errors import ConfigError
+from iris import rundir
+from iris.config import Config
+from iris.errors import ConfigError, DiskFull
 from iris.vocabulary import FINISHED, PENDING, QUEUED, RESUMABLE, RUNNING
 
 # A paper-preset run measured 99 s an epoch on an H200 (`iris-bench perf --preset paper --device cuda`),
@@ -43,12 +45,22 @@ class Request:
 
 
 @dataclass
+class Disk:
+    """What the runs to do will write at most, against the free space where they go."""
+    run: rundir.DiskNeed  # one run from its start
+    needed: int  # every run to do, less what its directory holds already, and a checkpoint more per run at once
+    free: int
+    where: Path  # the campaign's folder
+
+
+@dataclass
 class Plan:
     campaign: campaigns.Campaign
     backend: executors.Backend
     start: list[RunView]  # never started
     resume: list[RunView]  # stopped or failed: resume from the checkpoint
     skip: list[RunView]  # finished, running or queued
+    disk: Disk
 
     @property
     def todo(self) -> list[RunView]:
@@ -66,17 +78,35 @@ def make_plan(request: Request) -> Plan:
     """Validate everything and sort the runs; writes nothing."""
     backend = executors.backend(request.executor, request.profile)
     at_least_one("--max-parallel", request.max_parallel)
-    check_jobs(request.preset, request.overrides, request.games[0], backend)
+    cfg = check_jobs(request.preset, request.overrides, request.games[0], backend)
     name = request.campaign or campaigns.default_name(request.preset)
     campaign = campaigns.plan(request.runs_root, name, request.preset, request.overrides, request.games, request.seeds,
                               request.extend)
     wanted = {campaigns.run_key(g, s) for g in request.games for s in request.seeds}
     runs = [r for r in views(campaign) if r.key in wanted]
     resumed = (*RESUMABLE, FINISHED) if campaign.extending else RESUMABLE
-    return Plan(campaign, backend,
-                start=[r for r in runs if r.state == PENDING],
-                resume=[r for r in runs if r.state in resumed],
-                skip=[r for r in runs if r.state not in resumed and r.state != PENDING])
+    start, resume = [r for r in runs if r.state == PENDING], [r for r in runs if r.state in resumed]
+    skip = [r for r in runs if r.state not in resumed and r.state != PENDING]
+    return Plan(campaign, backend, start, resume, skip,
+                disk_plan(campaign, cfg, start + resume, backend.at_once(request.max_parallel)))
+
+
+def disk_plan(campaign: campaigns.Campaign, cfg: Config, todo: list[RunView], at_once: int | None) -> Disk:
+    """One run's estimate from the config (iris.api.disk_needed: the first game's agent stands for all, whose action
+    counts change its parameters by under 0.5%) times the runs to do, less what a resumed run holds already, plus the
+    checkpoint each of the runs training at once (Backend.at_once; None: all) writes beside its last; a one-line
+    DiskFull where that is more than the free space."""
+    from iris.api import disk_needed
+
+    run = disk_needed(cfg)
+    held = sum(max(run.total - rundir.size_of(campaign.run_dir(r.key)), 0) for r in todo)
+    writing = min(at_once or len(todo), len(todo))
+    disk = Disk(run, held + writing * run.checkpoint, rundir.free_bytes(campaign.root), campaign.root)
+    if disk.needed > disk.free:
+        raise DiskFull(f"not enough space for the {len(todo)} run(s) to do in {disk.where}: up to "
+                       f"{rundir.size_text(disk.needed)} needed, {rundir.size_text(disk.free)} free; free space there, "
+                       "or run fewer games or seeds, or choose another --runs-root")
+    return disk
 
 
 def gpu_hours(runs: list[RunView]) -> float:
@@ -92,6 +122,10 @@ def print_plan(plan: Plan) -> None:
         print(f"  {label:6s} {len(runs):4d}{f' ({detail})' if detail else ''}: {_by_game(runs)}")
     print(f"  estimate: {gpu_hours(plan.todo):.2f} GPU-hours ({sum(r.epochs - r.epoch for r in plan.todo)} epochs "
           f"to go x {PAPER_RUN_GPU_HOURS} h per {PAPER_EPOCHS}-epoch paper run on one GPU)")
+    d, size = plan.disk, rundir.size_text
+    print(f"  disk:     up to {size(d.needed)}, {size(d.free)} free there (a run ends with episodes "
+          f"{size(d.run.episodes)}, checkpoint {size(d.run.checkpoint)}, other {size(d.run.other)}; a run training "
+          "writes its next checkpoint beside its last)")
 
 
 def _by_game(runs: list[RunView]) -> str:

@@ -12,6 +12,8 @@ import os
 import time
 from pathlib import Path
 
+from iris import rundir
+
 RUN_LOCK = "run.lock"  # in the run directory, held by the job training it
 SUBMIT_LOCK = ".submit.lock"  # in a campaign or study folder: one command at a time creates it and submits
 _TRIES = 5  # is_held() holds a lock for microseconds: a few quick retries ride over such a probe
@@ -21,14 +23,16 @@ _TRIES = 5  # is_held() holds a lock for microseconds: a few quick retries ride 
 def hold(path: Path, owner: str = "", wait: bool = False):
     """Yield True while holding the lock on `path`, or False if another process holds it (at once,
     unless wait=True). `owner` is written into the file for `iris-bench status` to show."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    with rundir.room_for(path, len(owner)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         if not _acquire(fd, wait):
             yield False
             return
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, owner.encode(), 0)
+        with rundir.room_for(path, len(owner)):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, owner.encode(), 0)
         yield True
     finally:
         os.close(fd)  # closing releases the lock

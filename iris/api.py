@@ -27,6 +27,13 @@ def check_runnable(cfg: Config, device: bool = True) -> None:
     check(cfg, device)
 
 
+def disk_needed(cfg: Config) -> rundir.DiskNeed:
+    """The most a run of `cfg` writes: its episodes, its checkpoint, the rest."""
+    from iris.trainer import disk_needed as needed
+
+    return needed(cfg)
+
+
 def default_run_dir(root: Path, cfg: Config, preset: str, seed: int) -> Path:
     """runs/GAME-PRESET-seedS: a preset file is named by its stem."""
     return Path(root) / f"{cfg.env.game}-{Path(preset).stem}-seed{seed}"

@@ -5,6 +5,7 @@ each GIF frame shows [real | tokenizer reconstruction | imagined] side by side."
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,10 @@ from PIL import Image
 from iris.agent import Agent
 from iris.episodes import Episode
 from iris.imagination import ImaginedWorld
+from iris.rundir import atomic_write_bytes
 from iris.tokenizer import float_to_frames
+
+DREAM_STEPS = 40  # imagined steps in a run's dream.gif
 
 
 @torch.no_grad()
@@ -46,18 +50,18 @@ def reconstructions(agent: Agent, frames: np.ndarray) -> np.ndarray:
 
 def save_gif(frames: np.ndarray, path: Path, scale: int = 3, fps: int = 8) -> None:
     images = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST) for f in frames]
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0)
+    atomic_write_bytes(Path(path), buffer.getvalue())
 
 
 def save_png(image: np.ndarray, path: Path, scale: int = 2) -> None:
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    Image.fromarray(image).resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST).save(tmp, format="PNG")
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    Image.fromarray(image).resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST).save(buffer, format="PNG")
+    atomic_write_bytes(Path(path), buffer.getvalue())
 
 
-def write_dream(agent: Agent, episode: Episode, gif_path: Path, png_path: Path, steps: int = 40, seed: int = 0) -> None:
+def write_dream(agent: Agent, episode: Episode, gif_path: Path, png_path: Path, steps: int = DREAM_STEPS, seed: int = 0) -> None:
     """The dream GIF of an episode's first `steps` actions, and 8 of its frames reconstructed."""
     save_gif(dream_frames(agent, episode, 0, min(steps, len(episode) - 1), seed), gif_path)
     picks = np.linspace(0, len(episode) - 1, num=min(8, len(episode))).astype(int)

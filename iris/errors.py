@@ -12,3 +12,8 @@ class NonFiniteLoss(RuntimeError):
 class RunStateError(RuntimeError):
     """A run's files are damaged or do not fit together: the message names the file and what to do. Nothing is
     deleted on the way to this error."""
+
+
+class DiskFull(RuntimeError):
+    """A disk has no room for what a run writes, or a campaign's runs will write: the message names the file or
+    directory, the space needed and free, and what to do. Whatever was written before stays whole."""

@@ -10,37 +10,90 @@
       run.lock, mlflow.json, mlflow.lock   (benchmark/: who trains it now, its MLflow run and sync progress)
 
 The trainer writes it; campaigns, tracking, tuning and analysis only read it. Every write is atomic
-(temporary file + rename), so a reader never sees half a file and a killed writer loses nothing written.
+(temporary file + rename), so a reader never sees half a file and a killed writer loses nothing written; a write
+that finds the disk full is a one-line DiskFull naming the file, and leaves the last version whole.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from iris.config import Config
-from iris.errors import ConfigError, RunStateError
+from iris.errors import ConfigError, DiskFull, RunStateError
 from iris.vocabulary import FINISHED, PENDING, RUN_STATES, STOPPED
 
 AGENT = "iris"  # the agent a spec is for (iris/api.py); specs written before it was recorded are iris too
 
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def size_text(n: int) -> str:
+    """n bytes for a reader: 950 B, 12.3 kB, 4.1 MB, 1.2 GB (decimal units, as `df -H`)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def free_bytes(path: Path) -> int:
+    """Free space on the file system that holds `path`, or will: a folder not made yet goes where its parent is."""
+    path = Path(path).absolute()
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def size_of(path: Path) -> int:
+    """Bytes in the files under `path`, 0 where it is absent."""
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+@dataclass
+class DiskNeed:
+    """What a run's directory holds when the run ends, in bytes, erring high (iris.trainer.disk_needed). While the
+    run trains, each new checkpoint is written beside the last: one checkpoint more."""
+    episodes: int
+    checkpoint: int
+    other: int  # dream.gif, reconstructions.png, metrics and log rows
+
+    @property
+    def total(self) -> int:
+        return self.episodes + self.checkpoint + self.other
+
+
+@contextlib.contextmanager
+def room_for(path: Path, size: int):
+    """A write of `size` bytes to `path` that finds its disk (or quota) full raises a one-line DiskFull naming both."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DiskFull(f"{e.strerror.lower()} writing {path} ({size_text(size)} needed, {size_text(free_bytes(path))} "
+                       "free): free space there and run the command again; what was written before is kept (a run "
+                       "resumes from its last checkpoint)") from None
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with room_for(path, len(data)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:  # a full disk, an interrupt: the file keeps its last whole version, no temporary is left
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def atomic_write_json(path: Path, obj: object) -> None:
@@ -123,12 +176,24 @@ def read_status(run_dir: Path) -> dict | None:
     return read_json(Path(run_dir) / "status.json")
 
 
+def append_line(path: Path, line: str) -> None:
+    """`line` at the end of a text file in one write() call, on disk when this returns. A line the disk has no room
+    for is taken back; one cut off by a kill is a torn last line (read_metrics skips it, a resumed run rewrites it)."""
+    data = (line + "\n").encode()
+    with room_for(path, len(data)), open(path, "ab", buffering=0) as f:
+        end = f.seek(0, os.SEEK_END)
+        try:
+            if f.write(data) < len(data):  # a short write to a file: the disk filled up mid-line
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.fsync(f.fileno())
+        except OSError:
+            f.truncate(end)
+            raise
+
+
 def append_metrics(run_dir: Path, row: dict) -> None:
-    """One line per epoch. A line is written with a single write() call; a torn last line is skipped on read."""
-    with open(Path(run_dir) / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(row, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """One line per epoch (append_line)."""
+    append_line(Path(run_dir) / "metrics.jsonl", json.dumps(row, sort_keys=True))
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

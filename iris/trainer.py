@@ -12,6 +12,7 @@ the same directory resumes from the last epoch checkpoint (iris/checkpoint.py), 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import random
@@ -25,14 +26,14 @@ import torch
 from tqdm import tqdm
 
 from iris import checkpoint, rundir
-from iris.agent import RANDOM_POLICY, Agent
+from iris.agent import RANDOM_POLICY, Agent, parameter_counts
 from iris.collect import Collector, evaluate
 from iris.components import Component, make_components
 from iris.config import Config, validate
-from iris.errors import ConfigError, NonFiniteLoss
-from iris.dream import write_dream
-from iris.envs import num_actions
-from iris.episodes import Episode, EpisodeStore
+from iris.errors import ConfigError, DiskFull, NonFiniteLoss
+from iris.dream import DREAM_STEPS, write_dream
+from iris.envs import longest_episode, num_actions
+from iris.episodes import Episode, EpisodeStore, stored_bytes
 from iris.imagination import ImaginedWorld, imagine, new_imagined_world
 from iris.lpips import load_lpips, require_weights
 from iris.runtime import pick_device, set_up_runtime
@@ -255,8 +256,7 @@ class Trainer:
 
     def log(self, line: str) -> None:
         tqdm.write(line)
-        with open(self.run_dir / "train.log", "a") as f:
-            f.write(line + "\n")
+        rundir.append_line(self.run_dir / "train.log", line)
 
     def train(self, on_epoch: Callable[[dict], None] | None = None, max_epochs: int | None = None) -> dict | None:
         t = self.cfg.training
@@ -296,8 +296,7 @@ class Trainer:
             self.log(final_summary(result))
             return result
         except BaseException as e:
-            rundir.write_status(self.run_dir, state=FAILED if isinstance(e, Exception) else STOPPED,
-                                error=f"{type(e).__name__}: {e}")
+            mark_stopped(self.run_dir, e)
             raise
 
 
@@ -347,12 +346,33 @@ def check_runnable(cfg: Config, device: bool = True) -> None:
         require_weights(cfg.tokenizer.lpips_weights)
 
 
+def disk_needed(cfg: Config) -> rundir.DiskNeed:
+    """A run of `cfg`: every step it collects stored (iris.episodes.stored_bytes), and a checkpoint of its parameters
+    and of the longest episodes the collector can hold in progress."""
+    t, frame_bytes = cfg.training, cfg.env.size ** 2 * 3
+    per_env = -(-t.collect_steps // t.collect_envs) * min(t.epochs, t.collect_until_epoch)  # as Collector.collect steps
+    in_progress = t.collect_envs * min(per_env, longest_episode(cfg.env)) * frame_bytes
+    # dream.gif's [real | reconstructed | imagined] frames and reconstructions.png's 8 pairs take about their raw size
+    pictures = (3 * (DREAM_STEPS + 1) + 2 * 8) * frame_bytes
+    return rundir.DiskNeed(episodes=stored_bytes(t.collect_envs * per_env, frame_bytes),
+                           checkpoint=checkpoint.disk_bytes(parameter_counts(cfg)["total"], in_progress),
+                           other=pictures + 1000 * t.epochs)  # ~1 kB of metrics and log rows an epoch
+
+
 def train(run_dir: Path, on_epoch: Callable[[dict], None] | None = None, max_epochs: int | None = None) -> dict | None:
     """Train (or resume) the run in `run_dir`; returns the final evaluation, or None if stopped by max_epochs.
     A run that cannot start (a missing weights file, a damaged file) is marked failed with the reason."""
     try:
         trainer = Trainer(run_dir)
     except Exception as e:
-        rundir.write_status(run_dir, state=FAILED, error=f"{type(e).__name__}: {e}")
+        mark_stopped(run_dir, e)
         raise
     return trainer.train(on_epoch, max_epochs)
+
+
+def mark_stopped(run_dir: Path, e: BaseException) -> None:
+    """status.json says why the run stopped: failed (an error) or stopped (interrupted, resumable). Where the disk is
+    too full for even that, the error raised after this still says why, and status.json keeps its last version."""
+    with contextlib.suppress(DiskFull):
+        rundir.write_status(run_dir, state=FAILED if isinstance(e, Exception) else STOPPED,
+                            error=f"{type(e).__name__}: {e}")

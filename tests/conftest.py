@@ -1,10 +1,11 @@
-"""Fixtures of the campaign, SLURM and tracking tests: the iris-bench command run as a user runs it, a
-scratch runs root whose jobs are cancelled at the end, tiny runs, and the one-node test cluster."""
+"""Fixtures of the campaign, SLURM, tracking and fault tests: the iris-bench command run as a user runs it, a
+scratch runs root whose jobs are cancelled at the end, tiny runs, the one-node test cluster and small disks."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -150,3 +151,44 @@ def mlflow_servers(tmp_path):
     servers = MlflowServers(tmp_path)
     yield servers
     servers.close()
+
+
+class SmallDisks:
+    """Real file systems of a few megabytes (tmpfs), mounted in a test's folder and unmounted at its end. Where this
+    process may not mount one (not root, a container without the capability) the test is skipped."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.mounted = folder, []
+
+    def mount(self, size: int) -> Path:
+        where = self.folder / f"disk{len(self.mounted)}"
+        where.mkdir()
+        try:
+            done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                                  capture_output=True, text=True, timeout=30)
+            problem = (done.stderr.splitlines() or [f"exit {done.returncode}"])[0] if done.returncode else ""
+        except OSError as e:  # no mount command
+            problem = str(e)
+        if problem:
+            pytest.skip(f"cannot mount a small tmpfs here ({problem.strip()}): the full-disk tests need root")
+        self.mounted.append(where)
+        return where
+
+    @staticmethod
+    def fill(disk: Path, leave: int = 0) -> Path:
+        """A ballast file taking all but `leave` bytes of the disk's free space; delete it to free them."""
+        ballast = disk / "ballast"
+        with open(ballast, "ab") as f:
+            f.write(bytes(max(shutil.disk_usage(disk).free - leave, 0)))
+        return ballast
+
+    def close(self) -> None:
+        for where in self.mounted:
+            subprocess.run(["umount", "--lazy", str(where)], check=True, timeout=30)
+
+
+@pytest.fixture
+def small_disks(tmp_path):
+    disks = SmallDisks(tmp_path)
+    yield disks
+    disks.close()

@@ -12,6 +12,9 @@ import submitit
 from benchmark import campaign, executors, jobs, locks
 from benchmark.cli import main
 from iris import rundir
+from iris.config import resolve
+from iris.rundir import size_text
+from iris.trainer import disk_needed
 
 RUN = ["--set", "training.epochs=60"]
 
@@ -26,11 +29,31 @@ def cli(capsys, *argv) -> str:
 def test_dry_run_plans_and_estimates_without_writing(capsys, tmp_path):
     root = tmp_path / "runs"
     out = cli(capsys, "run", "--games", "Pong,Breakout", "--seeds", "2", "--seed-offset", "3", *RUN,
-              "--runs-root", root, "--dry-run")
+              "--runs-root", root, "--max-parallel", "2", "--dry-run")
     assert "campaign tiny in" in out
     assert "start     4: Pong s3 s4; Breakout s3 s4" in out
     assert "resume    0: -" in out and "skip      0: -" in out
     assert "estimate: 6.64 GPU-hours (240 epochs to go x 16.6 h per 600-epoch paper run" in out  # 4 x 60 x 16.6 / 600
+    run = disk_needed(resolve("tiny", RUN[1:], "Pong"))
+    assert f"disk:     up to {size_text(4 * run.total + 2 * run.checkpoint)}, " in out  # 2 at once: a checkpoint more
+    assert not root.exists()
+
+
+def test_a_campaign_its_disk_cannot_hold_is_refused_before_anything_is_written(capsys, small_disks):
+    run = disk_needed(resolve("catch", [], "Catch"))
+    one_at_a_time = 2 * run.total + run.checkpoint  # the training one writes its next checkpoint beside its last
+    root = small_disks.mount(one_at_a_time + run.checkpoint // 2) / "runs"  # room for two runs in turn, not at once
+    free = size_text(rundir.free_bytes(root))
+    args = ["run", "--games", "Catch", "--seeds", "2", "--preset", "catch", "--runs-root", root]
+    out = cli(capsys, *args, "--max-parallel", "1", "--dry-run")
+    assert (f"disk:     up to {size_text(one_at_a_time)}, {free} free there (a run ends with episodes "
+            f"{size_text(run.episodes)}, checkpoint {size_text(run.checkpoint)}, other {size_text(run.other)}; ") in out
+    for dry_run in (["--dry-run"], []):  # the plan, and the real submit
+        assert main([str(a) for a in [*args, "--max-parallel", "2", *dry_run]]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"iris-bench: error: not enough space for the 2 run(s) to do in {root / 'catch'}: up to "
+            f"{size_text(2 * (run.total + run.checkpoint))} needed, {free} free; free space there, or run fewer games "
+            "or seeds, or choose another --runs-root"]
     assert not root.exists()
 
 

@@ -1,6 +1,6 @@
 """A run under faults, on real processes and real files: killed before its first checkpoint, trained twice at once,
-damaged or missing files, a run that cannot start, bad presets. Nothing is duplicated, nothing lost silently, and
-each failure is one line naming the file or value."""
+damaged or missing files, a full disk, a run that cannot start, bad presets. Nothing is duplicated, nothing lost
+silently, and each failure is one line naming the file or value."""
 
 import os
 import shutil
@@ -9,14 +9,16 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
 from benchmark.cli import main
-from iris import rundir
+from iris import checkpoint, rundir
 from iris.config import resolve
-from iris.errors import ConfigError, RunStateError
-from iris.trainer import Trainer, train
+from iris.episodes import Episode, EpisodeStore
+from iris.errors import ConfigError, DiskFull, RunStateError
+from iris.trainer import Trainer, disk_needed, mark_stopped, train
 
 from conftest import QUICK
 from test_trainer import new_run, weights
@@ -126,6 +128,68 @@ def test_a_partial_checkpoint_left_by_a_kill_is_removed(tmp_path):
     leftover.write_bytes(b"partial")
     Trainer(run)
     assert not leftover.exists()
+
+
+def files(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_writes_that_find_the_disk_full_are_one_line_errors_that_keep_what_was_written(small_disks):
+    disk = small_disks.mount(1 << 20)
+    run = disk / "run"
+    rundir.write_status(run, state="running", epoch=1)
+    rundir.append_metrics(run, {"epoch": 1})
+    store = EpisodeStore(run / "episodes")
+    episode = Episode(np.zeros((7, 32, 32, 3), np.uint8), np.zeros(7), np.zeros(7), np.zeros(7, bool))
+    store.add(episode)
+    checkpoint.write(run, {"epoch": 1})
+    before = files(run)
+    ballast = small_disks.fill(disk)
+    writes = {
+        run / "status.json": lambda: rundir.write_status(run, epoch=2),
+        run / "metrics.jsonl": lambda: rundir.append_metrics(run, {"epoch": 2, "loss": [0.5] * 1000}),  # past its page
+        run / "episodes" / "000001.npz": lambda: store.add(episode),
+        run / "checkpoint.pt": lambda: checkpoint.write(run, {"epoch": 2}),
+    }
+    for path, write in writes.items():
+        with pytest.raises(DiskFull) as refused:
+            write()
+        assert str(refused.value).startswith(f"no space left on device writing {path} (") and "\n" not in str(refused.value)
+        assert str(refused.value).endswith("free space there and run the command again; what was written before is "
+                                           "kept (a run resumes from its last checkpoint)")
+    mark_stopped(run, DiskFull("..."))  # not even the failed state fits: the trainer raises its error all the same
+    assert files(run) == before  # every file whole, no temporary or torn line left
+    assert store.num_episodes == 1 and rundir.read_metrics(run) == [{"epoch": 1}]
+    ballast.unlink()
+    assert store.add(episode) == 1 and rundir.read_status(run)["epoch"] == 1  # space freed: it goes on from there
+
+
+def test_a_full_disk_at_a_checkpoint_fails_the_run_in_one_line_and_its_rerun_loses_nothing(small_disks, tmp_path,
+                                                                                          capsys):
+    run = new_run(small_disks.mount(64 << 20) / "run", ["training.epochs=2"])
+    Trainer(run).train(max_epochs=1)
+    kept = (run / "checkpoint.pt").read_bytes()
+    ballast = small_disks.fill(run.parent, leave=len(kept) // 2)  # epoch 2's episodes and rows fit, its checkpoint not
+    assert main(train_args(run, ["training.epochs=2"])) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"iris-bench: error: no space left on device writing {run / 'checkpoint.pt'} (")
+    status = rundir.read_status(run)
+    assert status["state"] == "failed" and status["error"] == f"DiskFull: {line.removeprefix('iris-bench: error: ')}"
+    assert (run / "checkpoint.pt").read_bytes() == kept and not list(run.rglob("*.tmp"))
+    small_disks.fill(run.parent)  # not a byte left: the same command at once fails in one line too
+    assert main(train_args(run, ["training.epochs=2"])) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"iris-bench: error: no space left on device writing {run}/")
+    assert (run / "checkpoint.pt").read_bytes() == kept
+    ballast.unlink()  # freed: the same command resumes from epoch 1, as if nothing had happened
+    assert main(train_args(run, ["training.epochs=2"])) == 0
+    straight = new_run(tmp_path / "straight", ["training.epochs=2"])
+    Trainer(straight).train()
+    assert [r["epoch"] for r in rundir.read_metrics(run)] == [1, 2]
+    assert sorted(p.name for p in (run / "episodes").iterdir()) == sorted(p.name for p in (straight / "episodes").iterdir())
+    a, b = weights(straight), weights(run)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert rundir.size_of(run) <= disk_needed(resolve("catch", [*QUICK, "training.epochs=2"])).total  # `run` plans it
 
 
 def test_a_run_that_cannot_start_is_marked_failed_with_the_reason(tmp_path):

@@ -51,3 +51,20 @@ def test_perf_precision_trains_each_component_from_the_same_weights_in_both_prec
         assert fp32 != 0 and fp32 != bf16 and abs(bf16 / fp32 - 1) < 0.05  # the same weights and batch, rounded apart
         assert value[f"{component}: first loss, bf16 vs fp32"] == pytest.approx(100 * (bf16 / fp32 - 1))
     assert plot.stat().st_size > 10_000
+
+
+def test_perf_learn_stops_each_seed_at_the_threshold_and_checks_that_checkpoint(iris_bench):
+    # A periodic evaluation every epoch; the threshold of Catch's lowest return (-1) is met at the first one, an
+    # unreachable one (2) never: that seed trains its whole schedule and has no figures.
+    args = ("perf", "--learn", "Catch", "--preset", "catch", "--set", "training.epochs=2", "--set", "training.eval_every=1",
+            "--set", "training.eval_episodes=2", "--set", "training.collect_steps=16", "--confirm", "3", "--json")
+    reached = json.loads(iris_bench(*args, "--seeds", "0,1", "--threshold", "-1").stdout)
+    figures = {f["name"]: f["value"] for f in reached["figures"]}
+    assert figures["seeds that reached it"] == 2
+    assert figures["seed 1: env steps to -1"] == 16 and figures["seed 0: minutes to -1"] > 0
+    assert -1 <= figures["seed 0: that checkpoint over 3 fresh test episodes"] <= 1
+    missed = json.loads(iris_bench(*args, "--seeds", "0", "--threshold", "2").stdout)
+    figures = {f["name"]: f["value"] for f in missed["figures"]}
+    assert figures["seeds that reached it"] == 0 and figures["seed 0: minutes to 2"] is None
+    bad = iris_bench(*args, "--seeds", "a-b", "--threshold", "2", check=False)
+    assert bad.returncode == 2 and "--seeds: a range like 0-4" in bad.stderr

@@ -10,7 +10,7 @@ import os
 import sys
 
 from benchmark.cli import campaigns, measures, reports, runs, studies
-from iris.errors import ConfigError, NonFiniteLoss, RunStateError
+from iris.errors import ConfigError, DiskFull, NonFiniteLoss, RunStateError
 
 COMMANDS = [runs.add_describe, runs.add_envs, runs.add_train, runs.add_eval, runs.add_dream, measures.add_perf,
             reports.add_report, reports.add_plan, campaigns.add_run, campaigns.add_status, campaigns.add_cancel,
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (ConfigError, NonFiniteLoss, RunStateError) as e:
+    except (ConfigError, DiskFull, NonFiniteLoss, RunStateError) as e:
         print(f"iris-bench: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`iris-bench describe | head -1`): nothing left to tell

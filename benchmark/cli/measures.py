@@ -18,6 +18,12 @@ def add_perf(sub) -> None:
                    help="instead: bf16 autocast against fp32, each component's loss and --steps training steps from the "
                         "same weights on the same batches")
     p.add_argument("--plot", help="with --precision: write the loss curves side by side to this PNG")
+    p.add_argument("--learn", metavar="GAME", help="instead: train GAME with --preset for each of --seeds until a "
+                                                   "periodic test return reaches --threshold; minutes and env steps")
+    p.add_argument("--seeds", default="0-4", help="with --learn: a range like 0-4 or a list like 0,2 (default: 0-4)")
+    p.add_argument("--threshold", type=float, default=0.8, help="with --learn: the test return to reach (default: 0.8)")
+    p.add_argument("--confirm", type=int, default=100,
+                   help="with --learn: fresh test episodes that check the checkpoint that reached it (default: 100)")
     p.add_argument("--tracker", action="store_true",
                    help="instead: wall time of a small Catch campaign with a healthy and with a dead MLflow server")
     p.add_argument("--executor", default="local", help="with --campaign: local (default) or slurm")
@@ -38,6 +44,13 @@ def run_perf(args) -> None:
         from benchmark.measure.dead_tracker import dead_server_cost
 
         print_rows(dead_server_cost(), args.json)
+        return
+    if args.learn:
+        from benchmark.measure.learning import parse_seeds, time_to_threshold
+
+        rows, setting = time_to_threshold(args.preset, args.learn, args.overrides, parse_seeds(args.seeds),
+                                          args.threshold, args.confirm)
+        print_rows(rows, args.json, setting)
         return
     if args.campaign:
         from benchmark.measure.campaign_overhead import campaign_timings

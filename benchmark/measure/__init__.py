@@ -6,5 +6,6 @@
     episode_store      the episode store's memory, disk, write and sampling times for 100k frames (`perf --store`)
     campaign_overhead  planning, submitting and `status` of a 26 x 5 campaign (`perf --campaign`)
     dead_tracker       a small campaign's wall time with a healthy and with a dead MLflow server (`perf --tracker`)
+    learning           minutes and env steps until a preset reaches a test return, per seed (`perf --learn`)
     env_speed          random-action steps per second of a game (`envs`)
 """

@@ -13,12 +13,17 @@ import numpy as np
 from iris.errors import ConfigError
 from iris.config import EnvConfig
 from iris.envs.atari import AtariEnv, atari_num_actions
-from iris.envs.catch import MOVES, CatchEnv
+from iris.envs.catch import EPISODE_STEPS, MOVES, CatchEnv
 from iris.games import check_game
 
 def num_actions(game: str) -> int:
     game = check_game(game)
     return len(MOVES) if game == "Catch" else atari_num_actions(game)
+
+
+def longest_episode(cfg: EnvConfig) -> int:
+    """The most steps a training episode takes: Catch's fixed fall, an Atari game's time limit."""
+    return EPISODE_STEPS if check_game(cfg.game) == "Catch" else -(-cfg.train_max_frames // cfg.frame_skip)
 
 
 def make_env(cfg: EnvConfig, train: bool, seed: int) -> gymnasium.Env:

@@ -19,6 +19,7 @@ GRID = 8
 BALL_COLOUR = (255, 220, 0)
 PADDLE_COLOUR = (0, 200, 255)
 MOVES = (-1, 0, 1)  # left, stay, right
+EPISODE_STEPS = GRID - 1  # every episode: the ball falls from the top row to the bottom one
 
 
 class CatchEnv(gymnasium.Env):
