@@ -12,6 +12,9 @@ same resamples in tests/test_analysis_bootstrap.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import numpy as np
 from rliable import metrics
 
@@ -58,30 +61,39 @@ def resampled_optimality_gap(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return 1 - c @ np.minimum(v, 1) / v.size
 
 
-# name -> (rliable's point estimate on (runs, games), the same on each resample given its draw counts
-# (chunk, games, runs))
+class Metric(NamedTuple):
+    """One aggregate metric, all a report needs of it: a new metric is one entry of METRICS."""
+
+    title: str  # in tables and figures
+    point: Callable[[np.ndarray], float]  # rliable's point estimate on (runs, games)
+    resampled: Callable[[np.ndarray, np.ndarray], np.ndarray]  # the same on each resample, from draw counts
+    lower_is_better: bool = False
+
+
+# In the order tables and figures show them.
 METRICS = {
-    "mean": (metrics.aggregate_mean, resampled_mean),
-    "median": (metrics.aggregate_median, resampled_median),
-    "iqm": (metrics.aggregate_iqm, resampled_iqm),
-    "optimality_gap": (metrics.aggregate_optimality_gap, resampled_optimality_gap),
+    "mean": Metric("Mean", metrics.aggregate_mean, resampled_mean),
+    "median": Metric("Median", metrics.aggregate_median, resampled_median),
+    "iqm": Metric("IQM", metrics.aggregate_iqm, resampled_iqm),
+    "optimality_gap": Metric("Optimality gap", metrics.aggregate_optimality_gap, resampled_optimality_gap,
+                             lower_is_better=True),
 }
 
 
 def aggregate(normalised: np.ndarray, reps: int, rng: np.random.Generator, timings: Timings) -> dict:
     """{metric: {point, low, high}, superhuman, runs} for one method's (runs, games) normalised scores.
     Too few runs per game (bootstrap.enough_runs) give point estimates only (low and high None)."""
-    result = {name: {"point": float(point(normalised)), "low": None, "high": None}
-              for name, (point, _) in METRICS.items()}
+    result = {name: {"point": float(metric.point(normalised)), "low": None, "high": None}
+              for name, metric in METRICS.items()}
     if enough_runs(len(normalised)):
         replicates = {name: [] for name in METRICS}
         runs, games = normalised.shape
         draws = run_indices(rng, reps, runs, games, per_rep=4 * normalised.size)
         for indices in timings.timed("bootstrap: resampling", draws):
             counts = run_counts(indices)
-            for name, (_, resampled) in METRICS.items():
+            for name, metric in METRICS.items():
                 with timings.phase(f"bootstrap: {name}"):
-                    replicates[name].append(resampled(normalised, counts))
+                    replicates[name].append(metric.resampled(normalised, counts))
         for name, values in replicates.items():
             low, high = percentile_interval(np.concatenate(values))
             result[name].update(low=float(low), high=float(high))

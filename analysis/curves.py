@@ -66,7 +66,7 @@ def mean_hours(method: Method, games: list[str], steps: list[int]) -> np.ndarray
 
 def curve(method: str, label: str, steps: np.ndarray, values: np.ndarray, metric: str, reps: int,
           rng: np.random.Generator) -> Curve:
-    point, resampled = METRICS[metric]
+    point, resampled = METRICS[metric].point, METRICS[metric].resampled
     points = np.array([point(values[:, :, t]) for t in range(len(steps))])
     runs, games = values.shape[:2]
     if not enough_runs(runs):

@@ -17,7 +17,6 @@ from rliable import plot_utils  # noqa: E402
 from analysis.aggregates import METRICS  # noqa: E402
 from analysis.curves import Curve  # noqa: E402
 from analysis.profiles import TAUS  # noqa: E402
-from analysis.tables import METRIC_TITLES  # noqa: E402
 
 NORMALISED = "Human-normalised score"
 
@@ -44,7 +43,7 @@ def plot_aggregates(aggregates: dict, colors: dict, out: Path) -> str:
     intervals = {name: np.array([bounds(result[m]) for m in METRICS]).T for name, result in aggregates.items()}
     row_height = max(0.37, 2.0 / len(aggregates))
     fig, axes = plot_utils.plot_interval_estimates(
-        points, intervals, list(METRIC_TITLES.values()), algorithms=list(reversed(aggregates)), colors=colors,
+        points, intervals, [m.title for m in METRICS.values()], algorithms=list(reversed(aggregates)), colors=colors,
         row_height=row_height, xlabel=NORMALISED, xlabel_y_coordinate=-0.6 / (row_height * len(aggregates)))
     for ax in axes:
         ax.use_sticky_edges = False  # bars' edges would pin a point estimate without an interval to the frame
@@ -107,10 +106,10 @@ def plot_plan(rows: list, unit: str, out: Path) -> str:
     """Expected 95% interval widths (left axis) and the campaign's hours (right axis) against seeds."""
     fig, ax = plt.subplots(figsize=(6, 4))
     seeds = [row.seeds for row in rows]
-    for metric, title in METRIC_TITLES.items():
+    for metric, entry in METRICS.items():
         widths = [row.widths[metric] for row in rows]
         if any(w is not None for w in widths):
-            ax.plot(seeds, [np.nan if w is None else w for w in widths], marker="o", label=f"{title} interval width")
+            ax.plot(seeds, [np.nan if w is None else w for w in widths], marker="o", label=f"{entry.title} interval width")
     ax.set(xlabel="Seeds per game", ylabel="Expected 95% interval width", xticks=seeds)
     hours = ax.twinx()
     hours.plot(seeds, [row.hours for row in rows], color="black", linestyle="--", marker="s", label=unit)

@@ -26,7 +26,7 @@ from analysis.bootstrap import enough_runs, keep_freed_memory, too_few_runs
 from analysis.improvement import improvement
 from analysis.method import Method
 from analysis.normalise import has_reference, normalise
-from analysis.tables import METRIC_TITLES, Table
+from analysis.tables import Table
 from analysis.timing import Timings
 from iris.errors import ConfigError
 
@@ -134,7 +134,7 @@ def plan_table(rows: list[PlanRow], unit: str, baseline: str | None) -> Table:
     def width(value: float | None) -> str:
         return "–" if value is None else f"{value:.3f}"
 
-    header = ["Seeds", *(f"{METRIC_TITLES[m]} width" for m in METRICS),
+    header = ["Seeds", *(f"{m.title} width" for m in METRICS.values()),
               *([f"P(interval excludes 0.5) vs {baseline}"] if baseline else []), unit]
     body = [[str(r.seeds), *(width(r.widths[m]) for m in METRICS), *([width(r.power)] if baseline else []),
              f"{r.hours:,.1f}"] for r in rows]

@@ -17,8 +17,6 @@ from analysis.method import Method
 from analysis.normalise import has_reference, normalise, references
 
 POINT_ONLY = "†"  # marks methods with too few runs per game for an interval: point estimates only
-METRIC_TITLES = {"mean": "Mean", "median": "Median", "iqm": "IQM", "optimality_gap": "Optimality gap"}
-LOWER_IS_BETTER = {"optimality_gap"}
 
 
 @dataclass
@@ -82,7 +80,7 @@ def aggregates_table(aggregates: dict) -> Table:
     bold = set()
     for column, metric in enumerate(METRICS if len(names) > 1 else [], start=2):
         points = [aggregates[name][metric]["point"] for name in names]
-        best = min(points) if metric in LOWER_IS_BETTER else max(points)
+        best = min(points) if METRICS[metric].lower_is_better else max(points)
         bold |= {(row, column) for row, point in enumerate(points) if point == best}
     superhuman = [aggregates[name]["superhuman"] for name in names]
     if len(names) > 1:
@@ -90,7 +88,7 @@ def aggregates_table(aggregates: dict) -> Table:
     caption = "Aggregate human-normalised scores, point estimate [95% stratified bootstrap interval]"
     note = point_only_note({name: aggregates[name]["runs"] for name in names})
     return Table(f"{caption}. {note}" if note else caption,
-                 ["Method", "Runs", *METRIC_TITLES.values(), "Games >= human"], rows, bold)
+                 ["Method", "Runs", *(m.title for m in METRICS.values()), "Games >= human"], rows, bold)
 
 
 def improvement_table(pairs: list[dict], runs: dict[str, int]) -> Table:

@@ -31,7 +31,7 @@ def test_counts_are_the_draws_of_each_game_s_runs():
 
 @pytest.mark.parametrize("name", list(METRICS))
 def test_metrics_from_counts_equal_rliable_on_each_resample(scores, name):
-    point, resampled = METRICS[name]
+    point, resampled = METRICS[name].point, METRICS[name].resampled
     indices = np.random.default_rng(0).integers(RUNS, size=(40, RUNS, GAMES))
     samples = [np.take_along_axis(scores, i, axis=0) for i in indices]
     assert resampled(scores, run_counts(indices)) == pytest.approx([point(s) for s in samples], abs=1e-12)
@@ -40,7 +40,7 @@ def test_metrics_from_counts_equal_rliable_on_each_resample(scores, name):
 def test_iqm_from_counts_on_many_runs_with_ties():
     x = np.round(np.random.default_rng(3).normal(size=(100, 26)), 1)  # 2,600 values, many equal
     indices = np.random.default_rng(4).integers(100, size=(8, 100, 26))
-    _, resampled = METRICS["iqm"]
+    resampled = METRICS["iqm"].resampled
     expected = [metrics.aggregate_iqm(np.take_along_axis(x, i, axis=0)) for i in indices]
     assert resampled(x, run_counts(indices)) == pytest.approx(expected, abs=1e-12)
 
@@ -49,14 +49,14 @@ def test_aggregate_intervals_match_rliable(scores):
     reps = 3000
     np.random.seed(0)  # rliable draws from NumPy's global generator, whatever random_state says
     _, intervals = library.get_interval_estimates(
-        {"x": scores}, lambda s: np.array([point(s) for point, _ in METRICS.values()]), reps=reps)
+        {"x": scores}, lambda s: np.array([m.point(s) for m in METRICS.values()]), reps=reps)
     ours = aggregate(scores, reps, np.random.default_rng(0), Timings())
     for i, name in enumerate(METRICS):
         low, high = intervals["x"][:, i]
         tolerance = 0.1 * (high - low)  # Monte Carlo error of a 2.5% percentile at 3,000 repetitions
         assert ours[name]["low"] == pytest.approx(low, abs=tolerance), name
         assert ours[name]["high"] == pytest.approx(high, abs=tolerance), name
-        assert ours[name]["point"] == pytest.approx(METRICS[name][0](scores))
+        assert ours[name]["point"] == pytest.approx(METRICS[name].point(scores))
 
 
 def test_improvement_of_each_resample_equals_rliable(scores):
