@@ -24,16 +24,18 @@ class Component:
     loss: Loss  # samples its own batch
     steps_per_epoch: int
     start_after_epoch: int
+    after_epoch: Callable[[], None] | None = None  # once its epoch's updates are done (the tokenizer's code re-seeding)
     updates: int = 0  # optimiser steps so far in this process: what a cache of the module's outputs checks
 
     def active(self, epoch: int) -> bool:
         return epoch > self.start_after_epoch
 
 
-def make_components(agent: Agent, cfg: Config, losses: dict[str, Loss]) -> list[Component]:
+def make_components(agent: Agent, cfg: Config, losses: dict[str, Loss],
+                    after_epoch: dict[str, Callable[[], None]]) -> list[Component]:
     optimizers = make_optimizers(agent, cfg)
     return [Component(name, getattr(agent, name), optimizers[name], losses[name], getattr(cfg, name).steps_per_epoch,
-                      getattr(cfg, name).start_after_epoch) for name in NAMES]
+                      getattr(cfg, name).start_after_epoch, after_epoch.get(name)) for name in NAMES]
 
 
 def make_optimizers(agent: Agent, cfg: Config) -> dict[str, torch.optim.Optimizer]:

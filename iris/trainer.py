@@ -67,7 +67,8 @@ class Trainer:
         self.agent = Agent(self.cfg, num_actions(self.cfg.env.game)).to(self.device).eval()  # update() trains one at a time
         self.components = make_components(self.agent, self.cfg, {"tokenizer": self.tokenizer_loss,
                                                                  "world_model": self.world_model_loss,
-                                                                 "actor_critic": self.actor_critic_loss})
+                                                                 "actor_critic": self.actor_critic_loss},
+                                           after_epoch={"tokenizer": self.reseed_codes})
         self.lpips = load_lpips(self.cfg.tokenizer.lpips_weights).to(self.device) if self.cfg.tokenizer.perceptual_weight > 0 else None
         if self.runtime.compile:
             compile_nets(self.agent, self.lpips)
@@ -227,8 +228,8 @@ class Trainer:
                 tic = time.perf_counter()
                 row.update(self.update(component, component.steps_per_epoch))
                 row[f"throughput/{component.name}_steps_per_s"] = component.steps_per_epoch / (time.perf_counter() - tic)
-                if component.name == "tokenizer":
-                    self.reseed_codes()
+                if component.after_epoch is not None:
+                    component.after_epoch()
         if t.eval_every and self.epoch % t.eval_every == 0:
             returns, lengths = self.evaluate(t.eval_episodes)
             self.last_test_return = float(np.mean(returns))
