@@ -16,7 +16,7 @@ from analysis.sources import load_methods
 from analysis.timing import Timings
 from benchmark.cli import main
 from iris.config import resolve
-from iris.rundir import append_metrics, write_eval, write_spec, write_status
+from iris.rundir import append_metrics, atomic_write_json, read_json, write_eval, write_spec, write_status
 
 CPU = {"device": "cpu", "device_name": "Test CPU", "precision": "fp32", "torch_threads": 2}
 
@@ -36,6 +36,9 @@ def make_campaign(root, name, games, seeds, score, runtime=CPU, random=None, epo
             final = score(game, seed)
             write_eval(run_dir, [final - 0.01, final + 0.01], [7, 7], 100 * epochs, **extra)
             write_status(run_dir, state="finished", **extra)
+    planned = read_json(root / name / "campaign.json") or {"runs": []}  # the plan `run` writes: its runs
+    atomic_write_json(root / name / "campaign.json",
+                      {"runs": [*planned["runs"], *(f"{g}/s{s}" for g in games for s in seeds)]})
 
 
 def score_a(game, seed):
