@@ -23,11 +23,6 @@ from iris.config import Config
 from iris.errors import ConfigError, DiskFull
 from iris.vocabulary import FINISHED, PENDING, QUEUED, RESUMABLE, RUNNING
 
-# A paper-preset run measured 99 s an epoch on an H200 (`iris-bench perf --preset paper --device cuda`),
-# plus ~4 minutes of compiling once: 16.6 GPU-hours for 600 epochs. The estimate scales this by the epochs
-# left. Smaller presets (tiny, catch) have far smaller networks: an upper bound there.
-PAPER_RUN_GPU_HOURS = 16.6
-PAPER_EPOCHS = 600
 
 
 @dataclass
@@ -110,10 +105,15 @@ def disk_plan(campaign: campaigns.Campaign, cfg: Config, todo: list[RunView], at
 
 
 def gpu_hours(runs: list[RunView]) -> float:
+    """The paper preset's measured rate (analysis/costs.py) times the epochs left: an upper bound for smaller presets."""
+    from analysis.costs import PAPER_EPOCHS, PAPER_RUN_GPU_HOURS
+
     return sum(r.epochs - r.epoch for r in runs) * PAPER_RUN_GPU_HOURS / PAPER_EPOCHS
 
 
 def print_plan(plan: Plan) -> None:
+    from analysis.costs import PAPER_EPOCHS, PAPER_RUN_GPU_HOURS
+
     c = plan.campaign
     print(f"campaign {c.name} in {c.root}: preset {c.preset}, --set {' '.join(c.overrides) or 'none'}, "
           f"config {c.config_hash}")
