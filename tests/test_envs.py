@@ -9,9 +9,8 @@ from PIL import Image
 
 from iris.errors import ConfigError
 from iris.config import EnvConfig
-from iris.envs import (
-    ATARI_100K, check_game, make_env, make_vector_env, num_actions, resolve_games, set_vector_state, vector_state,
-)
+from iris.envs import make_env, make_vector_env, num_actions, set_vector_state, vector_state
+from iris.games import ATARI_100K, check_game, resolve_games
 from iris.envs.catch import BALL_COLOUR, PADDLE_COLOUR
 
 BREAKOUT_FIRE = 1  # minimal action set of Breakout: NOOP, FIRE, RIGHT, LEFT

@@ -57,7 +57,8 @@ def test_perf_learn_stops_each_seed_at_the_threshold_and_checks_that_checkpoint(
     # A periodic evaluation every epoch; the threshold of Catch's lowest return (-1) is met at the first one, an
     # unreachable one (2) never: that seed trains its whole schedule and has no figures.
     args = ("perf", "--learn", "Catch", "--preset", "catch", "--set", "training.epochs=2", "--set", "training.eval_every=1",
-            "--set", "training.eval_episodes=2", "--set", "training.collect_steps=16", "--confirm", "3", "--json")
+            "--set", "training.eval_episodes=2", "--set", "training.collect_steps=16", "--set", "training.final_eval_episodes=2",
+            "--set", "training.random_baseline_episodes=0", "--confirm", "3", "--json")
     reached = json.loads(iris_bench(*args, "--seeds", "0,1", "--threshold", "-1").stdout)
     figures = {f["name"]: f["value"] for f in reached["figures"]}
     assert figures["seeds that reached it"] == 2

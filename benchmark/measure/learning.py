@@ -5,7 +5,9 @@ count (`iris-bench perf --learn GAME --seeds 0-4`)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -68,7 +70,8 @@ def time_to_threshold(preset: str, game: str | None, overrides: list[str], seeds
         for seed in seeds:
             run_dir = Path(tmp) / f"s{seed}"
             api.create_run(run_dir, cfg, seed, preset, overrides)
-            result = learn(run_dir, threshold, confirm_episodes)
+            with contextlib.redirect_stdout(sys.stderr):  # the epochs' progress; stdout is the figures (--json)
+                result = learn(run_dir, threshold, confirm_episodes)
             results.append(result)
             rows += [(f"seed {seed}: minutes to {threshold:g}", result["minutes"], "min"),
                      (f"seed {seed}: env steps to {threshold:g}", result["env_steps"], "env steps"),
