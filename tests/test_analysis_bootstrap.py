@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from rliable import library, metrics
 
-from analysis.aggregates import METRICS, aggregate
+from analysis.aggregates import METRICS, aggregate, resampled_iqm
 from analysis.bootstrap import MIN_RUNS, rng_for, run_counts, run_indices
 from analysis.improvement import improvement, resampled_improvement
 from analysis.profiles import TAUS, profile, resampled_profile
@@ -43,6 +43,15 @@ def test_iqm_from_counts_on_many_runs_with_ties():
     _, resampled = METRICS["iqm"]
     expected = [metrics.aggregate_iqm(np.take_along_axis(x, i, axis=0)) for i in indices]
     assert resampled(x, run_counts(indices)) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("runs, games", [(3, 1), (4, 1), (100, 26)])
+def test_iqm_from_counts_on_a_long_chunk(runs, games):
+    """Many repetitions at once, so that their cuts spread over many sorted positions; 3 values trim none."""
+    x = np.random.default_rng(5).lognormal(size=(runs, games))
+    indices = np.random.default_rng(6).integers(runs, size=(300, runs, games))
+    expected = [metrics.aggregate_iqm(np.take_along_axis(x, i, axis=0)) for i in indices]
+    assert resampled_iqm(x, run_counts(indices)) == pytest.approx(expected, abs=1e-12)
 
 
 def test_aggregate_intervals_match_rliable(scores):
