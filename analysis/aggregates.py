@@ -5,9 +5,10 @@ Point estimates are rliable's own functions. A stratified resample only re-weigh
 it was drawn, so every repetition's statistic is computed from those draw counts (analysis/bootstrap.py's
 `run_counts`) without materialising the resampled scores: the mean and optimality gap are dot products, the median
 a median of per-game weighted means, and the IQM (rliable's 25% trimmed mean over all runs and games) the sum of
-the middle half of the multiset {value: count}, read off cumulative counts over the values sorted once. That
-replaces a sort of runs x games values per repetition by a few passes over them (checked against rliable on the
-same resamples in tests/test_analysis_bootstrap.py).
+the middle half of the multiset {value: count}: cumulative counts over the values sorted once locate each
+resample's two cuts, the values between them are a dot product, and only the few values near a cut are weighed copy
+by copy. That replaces a sort of runs x games values per repetition by a few passes over them (checked against
+rliable on the same resamples in tests/test_analysis_bootstrap.py).
 """
 
 from __future__ import annotations
@@ -35,25 +36,36 @@ def resampled_mean(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def resampled_median(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    return np.median((counts * x.T).sum(axis=2) / len(x), axis=1)
+    # One matrix-vector product per game (BLAS): ~2-3x faster than summing counts * x.T over the runs here
+    per_game = counts.transpose(1, 0, 2).astype(float) @ x.T[:, :, None]  # (games, chunk, 1)
+    return np.median(per_game[:, :, 0] / len(x), axis=0)
 
 
 def resampled_iqm(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
     c, v = flat(x, counts)
     order = np.argsort(v, kind="stable")
-    v, c = v[order], c[:, order].astype(float)  # float: the products below run in BLAS
-    lower = np.cumsum(c, axis=1)
-    lower -= c  # the resampled copies of v[j] take the sorted positions lower[j] .. lower[j] + c[j] - 1
+    v, c = v[order], c.take(order, axis=1)  # ~1.5x faster than c[:, order] here
+    # Each row holds v.size draws, so the flat cumulative count of row r is its own plus r * v.size: non-decreasing,
+    # one search finds every row's cut. Integers: a float cumulative sum is ~8x slower here (a chain of additions).
+    cumulative = np.cumsum(c.ravel()).reshape(c.shape)
     cut = int(0.25 * v.size)
+    low, start = smallest_from(c, v, cumulative, cut)
+    high, end = smallest_from(c, v, cumulative, v.size - cut)
+    # The middle half: the size - cut smallest less the cut smallest. Every copy before `end` is among the former and
+    # every copy before `start` among the latter, so up to `end` their difference is a dot product from start to end.
+    return (c[:, start:end] @ v[start:end] + high - low) / (v.size - 2 * cut)
 
-    def taken(t: int) -> np.ndarray:  # copies of each value among the t smallest resampled values
-        copies = np.subtract(t, lower)
-        np.maximum(copies, 0, out=copies)
-        return np.minimum(copies, c, out=copies)
 
-    middle = taken(v.size - cut)
-    middle -= taken(cut)
-    return middle @ v / (v.size - 2 * cut)
+def smallest_from(c: np.ndarray, v: np.ndarray, cumulative: np.ndarray, t: int) -> tuple[np.ndarray, int]:
+    """Of each resample's t smallest values, the sum of those at sorted positions `start` and after, and `start`: the
+    values before it are all among them in every resample of the chunk. The rows' cuts lie close together (~50 of
+    2,600 positions apart for 100 runs x 26 games), so only that window is weighed copy by copy."""
+    rows = np.arange(len(c)) * v.size
+    holder = np.searchsorted(cumulative.ravel(), rows + t, side="right") - rows  # per row: where rank t (from 0) is
+    start, stop = holder.min(), holder.max() + 1
+    before = cumulative[:, start:stop] - c[:, start:stop] - rows[:, None]  # resampled copies at earlier positions
+    copies = np.clip(t - before, 0, c[:, start:stop])  # of each value, those among the t smallest
+    return copies @ v[start:stop], start
 
 
 def resampled_optimality_gap(x: np.ndarray, counts: np.ndarray) -> np.ndarray:

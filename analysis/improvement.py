@@ -26,7 +26,8 @@ def improvement(x: np.ndarray, y: np.ndarray, reps: int, rng: np.random.Generato
 
 def improvement_replicates(x: np.ndarray, y: np.ndarray, reps: int, rng: np.random.Generator) -> np.ndarray:
     (n, games), m = x.shape, len(y)
-    wins = (x.T[:, :, None] > y.T[:, None, :]) + 0.5 * (x.T[:, :, None] == y.T[:, None, :])  # (games, n, m)
+    # (games, n, m), in float32: see resampled_improvement
+    wins = ((x.T[:, :, None] > y.T[:, None, :]) + 0.5 * (x.T[:, :, None] == y.T[:, None, :])).astype(np.float32)
     per_rep = games * (n + 2 * m)  # X's counts, Y's indices and the (games, chunk, m) product
     draws = zip(run_indices(rng, reps, n, games, per_rep), run_indices(rng, reps, m, games, per_rep))
     return np.concatenate([resampled_improvement(wins, x_indices, y_indices) for x_indices, y_indices in draws])
@@ -37,8 +38,10 @@ def resampled_improvement(wins: np.ndarray, x_indices: np.ndarray, y_indices: np
     and for Y (chunk, m, games)."""
     games, n, m = wins.shape
     chunk = len(x_indices)
-    x_counts = run_counts(x_indices).transpose(1, 0, 2).astype(float)  # (games, chunk, n)
+    # Wins are halves of small integers, exact in float32 as in float64 (up to 2**23 runs): float32 wins give the
+    # same sums with half the memory for the (games, chunk, m) product, whose flat take is most of the time here.
+    x_counts = run_counts(x_indices).transpose(1, 0, 2).astype(wins.dtype)  # (games, chunk, n)
     wins_of_drawn_x = x_counts @ wins  # (games, chunk, m): wins of the resampled X runs over each run of Y
     rows = np.arange(games * chunk).reshape(games, chunk, 1) * m  # a flat take: ~2x faster than take_along_axis
     drawn = wins_of_drawn_x.ravel().take(y_indices.transpose(2, 0, 1) + rows)  # (games, chunk, m) drawn Y runs
-    return (drawn.sum(axis=2) / (n * m)).mean(axis=0)
+    return (drawn.sum(axis=2, dtype=float) / (n * m)).mean(axis=0)

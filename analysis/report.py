@@ -41,13 +41,16 @@ LATEX_PREAMBLE = ("% needs \\usepackage{booktabs}; "
                   "wrap a wide tabular in \\resizebox{\\textwidth}{!}{...} (graphicx)\n\n")
 
 
-def in_parallel(work: Callable, items: list, desc: str, unit: str) -> list:
+def in_parallel(work: Callable, items: list, cost: Callable, desc: str, unit: str) -> list:
     """[work(item) for item in items] on one thread per CPU core this process may use (NumPy releases the GIL;
     each item has its own random stream, so the results do not depend on the threads), with a progress bar on a
-    terminal, never for zero items."""
+    terminal, never for zero items. The costliest items go first, so that no core is left idle at the end while
+    another finishes a large one."""
+    order = sorted(range(len(items)), key=lambda i: -cost(items[i]))
     with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
-        return list(tqdm(pool.map(work, items), total=len(items), desc=desc, unit=unit,
-                         disable=None if items else True))
+        done = dict(zip(order, tqdm(pool.map(lambda i: work(items[i]), order), total=len(items), desc=desc,
+                                    unit=unit, disable=None if items else True)))
+    return [done[i] for i in range(len(items))]
 
 
 def compared_pairs(methods: list[Method]) -> list[tuple[Method, Method]]:
@@ -79,16 +82,19 @@ def write_report(out: Path, methods: list[Method], games: str = "all", drop_miss
     aggregates = {name: {"runs": runs[name]} for name in names}
     aggregates |= dict(zip(normalised, in_parallel(
         lambda name: aggregate(normalised[name], reps, rng_for(seed, name), timings), list(normalised),
-        "bootstrap: aggregates", "method")))
+        lambda name: normalised[name].size, "bootstrap: aggregates", "method")))
     with timings.phase("bootstrap: probability of improvement"):
         # A rank statistic per game: raw scores serve, so games without a human reference count too.
         raw = {m.name: np.stack([m.scores[g] for g in games], axis=1) for m in methods}
-        pairs = [{"x": x.name, "y": y.name, **result} for (x, y), result in zip(compared_pairs(methods), in_parallel(
-            lambda pair: improvement(raw[pair[0].name], raw[pair[1].name], reps, rng_for(seed, pair[0].name,
-                                                                                          pair[1].name)),
-            compared_pairs(methods), "bootstrap: improvement", "pair"))]
+        compared = [(x.name, y.name) for x, y in compared_pairs(methods)]
+        results = in_parallel(lambda pair: improvement(raw[pair[0]], raw[pair[1]], reps, rng_for(seed, *pair)),
+                              compared, lambda pair: raw[pair[0]].size + raw[pair[1]].size, "bootstrap: improvement",
+                              "pair")
+        pairs = [{"x": x, "y": y, **result} for (x, y), result in zip(compared, results)]
     with timings.phase("bootstrap: performance profiles"):
-        profiles = {name: profile(normalised[name], reps, rng_for(seed, name, "profile")) for name in normalised}
+        profiles = dict(zip(normalised, in_parallel(
+            lambda name: profile(normalised[name], reps, rng_for(seed, name, "profile")), list(normalised),
+            lambda name: normalised[name].size, "bootstrap: profiles", "method")))
     with timings.phase("bootstrap: sample-efficiency curves"):
         curves = [c for m in methods for c in method_curves(m, games, reps, rng_for(seed, m.name, "curves"))]
 

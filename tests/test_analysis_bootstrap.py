@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from rliable import library, metrics
 
-from analysis.aggregates import METRICS, aggregate
+from analysis.aggregates import METRICS, aggregate, resampled_iqm
 from analysis.bootstrap import MIN_RUNS, rng_for, run_counts, run_indices
 from analysis.improvement import improvement, resampled_improvement
 from analysis.profiles import TAUS, profile, resampled_profile
@@ -45,6 +45,15 @@ def test_iqm_from_counts_on_many_runs_with_ties():
     assert resampled(x, run_counts(indices)) == pytest.approx(expected, abs=1e-12)
 
 
+@pytest.mark.parametrize("runs, games", [(3, 1), (4, 1), (100, 26)])
+def test_iqm_from_counts_on_a_long_chunk(runs, games):
+    """Many repetitions at once, so that their cuts spread over many sorted positions; 3 values trim none."""
+    x = np.random.default_rng(5).lognormal(size=(runs, games))
+    indices = np.random.default_rng(6).integers(runs, size=(300, runs, games))
+    expected = [metrics.aggregate_iqm(np.take_along_axis(x, i, axis=0)) for i in indices]
+    assert resampled_iqm(x, run_counts(indices)) == pytest.approx(expected, abs=1e-12)
+
+
 def test_aggregate_intervals_match_rliable(scores):
     reps = 3000
     np.random.seed(0)  # rliable draws from NumPy's global generator, whatever random_state says
@@ -59,15 +68,29 @@ def test_aggregate_intervals_match_rliable(scores):
         assert ours[name]["point"] == pytest.approx(METRICS[name].point(scores))
 
 
-def test_improvement_of_each_resample_equals_rliable(scores):
+@pytest.fixture
+def drawn_pair(scores):
+    """Another method's runs, tied with `scores` on a game of zeros; draws of both methods' runs; the win matrix."""
     other = np.random.default_rng(2).lognormal(-1.2, 1, size=(4, GAMES))
     other[:, 0] = 0.0  # ties with `scores` count half
     rng = np.random.default_rng(0)
     x_indices, y_indices = rng.integers(RUNS, size=(30, RUNS, GAMES)), rng.integers(4, size=(30, 4, GAMES))
     wins = (scores.T[:, :, None] > other.T[:, None, :]) + 0.5 * (scores.T[:, :, None] == other.T[:, None, :])
+    return other, x_indices, y_indices, wins
+
+
+def test_improvement_of_each_resample_equals_rliable(scores, drawn_pair):
+    other, x_indices, y_indices, wins = drawn_pair
     expected = [metrics.probability_of_improvement(np.take_along_axis(scores, xi, 0), np.take_along_axis(other, yi, 0))
                 for xi, yi in zip(x_indices, y_indices)]
     assert resampled_improvement(wins, x_indices, y_indices) == pytest.approx(expected, abs=1e-12)
+
+
+def test_improvement_in_float32_is_exact(drawn_pair):
+    """The report's float32 win matrix gives the very values of float64: halves of small integers."""
+    _, x_indices, y_indices, wins = drawn_pair
+    single = resampled_improvement(wins.astype(np.float32), x_indices, y_indices)
+    assert single.dtype == np.float64 and (single == resampled_improvement(wins, x_indices, y_indices)).all()
 
 
 def test_improvement_interval_matches_rliable(scores):
