@@ -288,7 +288,9 @@ class Trainer:
             extra = {}
             if t.random_baseline_episodes > 0:  # the same test episodes, actions drawn uniformly
                 random_returns, _ = self.evaluate(t.random_baseline_episodes, temperature=RANDOM_POLICY)
-                extra["random_policy"] = {"episodes": len(random_returns), "mean": float(np.mean(random_returns))}
+                extra["random_policy"] = {"episodes": len(random_returns), "mean": float(np.mean(random_returns)),
+                                          "std": float(np.std(random_returns)),
+                                          "returns": [float(r) for r in random_returns]}
             result = rundir.write_eval(self.run_dir, returns, lengths, self.env_steps, runtime=self.runtime.record(),
                                        wall_seconds=self.elapsed, seed=self.seed, **extra)
             latest = (self.store.episodes or self.store.pending)[-1]
@@ -313,8 +315,13 @@ def summary(row: dict, epochs: int) -> str:
 def final_summary(result: dict) -> str:
     """eval.json in one line, with the random policy's return beside it when it was measured."""
     line = f"final evaluation: {result['mean']:.3f} +- {result['std']:.3f} over {result['episodes']} episodes"
-    if "random_policy" in result:
-        line += f"; a random policy: {result['random_policy']['mean']:.3f} over {result['random_policy']['episodes']}"
+    random = result.get("random_policy")
+    if random is not None:
+        line += f"; a random policy: {random['mean']:.3f} over {random['episodes']}"
+        if "std" in random:  # runs before it was recorded have the mean only
+            half = 1.96 * math.sqrt(result["std"] ** 2 / result["episodes"] + random["std"] ** 2 / random["episodes"])
+            difference = result["mean"] - random["mean"]
+            line += f"; difference {difference:+.3f} (95% interval {difference - half:+.3f} to {difference + half:+.3f})"
     return line
 
 

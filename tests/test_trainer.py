@@ -51,6 +51,9 @@ def test_a_run_writes_its_directory_and_the_cli_reads_it(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "learning curve" in out and f"{rows[1]['test/return_mean']:.3f}" in out
     assert f"a random policy: {result['random_policy']['mean']:.3f} over 24" in out
+    random = result["random_policy"]  # each of its returns, for the interval of the difference
+    assert len(random["returns"]) == 24 and random["mean"] == pytest.approx(sum(random["returns"]) / 24)
+    assert f"difference {result['mean'] - random['mean']:+.3f} (95% interval " in out
     assert main(["eval", "--run-dir", str(run), "--episodes", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["episodes"] == 3 and out["epoch"] == 4
