@@ -23,8 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-import submitit
-
 from benchmark import slurm_profiles
 from benchmark.slurm_profiles import Profile
 from iris.errors import ConfigError
@@ -92,6 +90,8 @@ class Local(Backend):
     def _start(folder: Path, worker: Callable, args: tuple, count: int, threads: int) -> list[str]:
         """Each job gets one visible GPU (round-robin) and `threads` torch threads. A job's id is the pid of its
         submitit controller process."""
+        import submitit  # here, not at import: it reconfigures logging, closing handlers on a captured stderr
+
         executor = submitit.LocalExecutor(folder)
         gpus = visible_gpus()
         job_ids = []
@@ -136,6 +136,8 @@ class Slurm(Backend):
     def _array(self, folder: Path, worker: Callable, calls: list[tuple], job_name: str,
                max_parallel: int | None) -> list[str]:
         """One job array, a task per call (its args, then the profile's CPUs as the torch threads)."""
+        import submitit
+
         executor = submitit.SlurmExecutor(folder, max_num_timeout=self.profile.max_requeues)
         params = {"job_name": job_name, **self.profile.params}
         if max_parallel is not None:  # caps the array's running tasks
