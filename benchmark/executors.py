@@ -95,7 +95,7 @@ class Local(Backend):
         executor = submitit.LocalExecutor(folder)
         gpus = visible_gpus()
         job_ids = []
-        with _stdio_to(folder.parent / "local-controllers.log"):
+        with _stdio_to(folder.parent / "local-controllers.log"), _interruptible_children():
             for i in range(count):
                 params = {"timeout_min": LOCAL_TIME_LIMIT_MIN}
                 if gpus:
@@ -223,6 +223,19 @@ def _stdio_to(log: Path):
             os.close(original)
         os.close(null)
         os.close(out)
+
+
+@contextlib.contextmanager
+def _interruptible_children():
+    """Start processes that SIGINT stops (Local.cancel sends it), even from a command whose SIGINT is ignored, as it
+    is under `nohup` or `cmd &` in a script: an ignored signal stays ignored in children, a handled one does not."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def controller_alive(pid: int, folder: str) -> bool:
