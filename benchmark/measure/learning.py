@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from benchmark.measure.rows import Row
-from iris import api, rundir
+from iris import api
 from iris.collect import evaluate
 from iris.config import resolve
 from iris.errors import ConfigError
@@ -45,10 +45,10 @@ def learn(run_dir: Path, threshold: float, confirm_episodes: int) -> dict:
     """Train until a periodic test return reaches `threshold` (or the schedule ends); what it took."""
     start = time.perf_counter()
     trainer = Trainer(run_dir)
-    epochs = trainer.cfg.training.epochs
+    epochs, rows = trainer.cfg.training.epochs, []
     while trainer.epoch < epochs:
-        trainer.train(max_epochs=1)
-        row = rundir.read_metrics(run_dir)[-1]
+        trainer.train(on_epoch=rows.append, max_epochs=1)  # the epoch's metrics row, as the trainer logs it
+        row = rows[-1]
         if row.get(TEST_RETURN, -math.inf) >= threshold:
             minutes = (time.perf_counter() - start) / 60
             returns, _ = evaluate(trainer.agent.eval(), trainer.cfg.env, confirm_episodes,
