@@ -78,6 +78,8 @@ def make_plan(request: Request) -> Plan:
     campaign = campaigns.plan(request.runs_root, name, request.preset, request.overrides, request.games, request.seeds,
                               request.extend)
     wanted = {campaigns.run_key(g, s) for g in request.games for s in request.seeds}
+    for key in sorted(wanted):  # a damaged status.json hides whether its run finished: refused, in one line naming it
+        rundir.read_status(campaign.run_dir(key))
     runs = [r for r in views(campaign) if r.key in wanted]
     resumed = (*RESUMABLE, FINISHED) if campaign.extending else RESUMABLE
     start, resume = [r for r in runs if r.state == PENDING], [r for r in runs if r.state in resumed]
@@ -172,7 +174,7 @@ def wait(campaign: campaigns.Campaign, keys: list[str]) -> int:
                         not any(r.state in (RUNNING, QUEUED) for r in runs))
 
     follow(campaign.name, "epoch", poll)
-    unfinished = [f"{r.key} {r.state}" for r in _selected(campaign, keys) if r.state != FINISHED]
+    unfinished = [f"{r.key} {r.told}" for r in _selected(campaign, keys) if r.state != FINISHED]
     if unfinished:
         print(f"iris-bench: {len(unfinished)} run(s) did not finish: {', '.join(unfinished)}", file=sys.stderr)
         return 1

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmark import jobs, locks
-from benchmark.campaign import Campaign, split_key
+from benchmark.campaign import Campaign, find, load, names, split_key
 from iris import rundir
 from iris.errors import RunStateError
 from iris.vocabulary import CAMPAIGN_STATES, FAILED, FINISHED, PENDING, QUEUED, RUNNING, STOPPED
@@ -31,6 +31,11 @@ class RunView:
     job: str
     heartbeat: float | None
     error: str | None
+
+    @property
+    def told(self) -> str:
+        """The state, and for a failed run the first line of why (the file a damaged one names)."""
+        return f"{self.state}: {self.error.splitlines()[0]}" if self.state == FAILED and self.error else self.state
 
 
 def is_finished(run_dir: Path) -> bool:
@@ -63,6 +68,24 @@ def view(campaign: Campaign, key: str, live: dict[str, str]) -> RunView:
                    status.get("last_test_return"), job, status.get("heartbeat"), status.get("error"))
 
 
+def survey(runs_root: Path, name: str | None) -> tuple[list[tuple[Campaign, list[RunView]]], list[str]]:
+    """The named campaign's runs, or every campaign's under runs_root; there, a campaign whose campaign.json or
+    jobs.json is damaged is left out with the one-line reason (naming the file), so it hides no other campaign."""
+    if name is not None:
+        (campaign,) = find(runs_root, name)
+        return [(campaign, views(campaign))], []
+    found, damaged = [], []
+    for other in names(runs_root):
+        try:
+            campaign = load(Path(runs_root) / other)
+            found.append((campaign, views(campaign)))
+        except RunStateError as e:
+            damaged.append(str(e))
+    if not found and not damaged:
+        find(runs_root, None)  # says there is none
+    return found, damaged
+
+
 def views(campaign: Campaign) -> list[RunView]:
     live = jobs.live_assignment(campaign.root)
     return [view(campaign, key, live) for key in campaign.runs]
@@ -91,8 +114,7 @@ def print_table(campaign: Campaign, runs: list[RunView]) -> None:
     for r in runs:
         ret = "" if r.last_test_return is None else f"{r.last_test_return:.2f}"
         beat = "" if r.heartbeat is None else f"{_age(now - r.heartbeat)} ago"
-        state = r.state if r.error is None or r.state != FAILED else f"failed: {r.error.splitlines()[0]}"
-        table.add_row(r.key, state, f"{r.epoch}/{r.epochs}", f"{r.env_steps:,}", ret, r.job, beat)
+        table.add_row(r.key, r.told, f"{r.epoch}/{r.epochs}", f"{r.env_steps:,}", ret, r.job, beat)
     Console().print(table)
     t = totals(runs)
     counts = ", ".join(f"{t[s]} {s}" for s in CAMPAIGN_STATES if t[s])

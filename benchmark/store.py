@@ -62,6 +62,13 @@ def reported(uri: str, experiment: str):
         raise TrackingError(explain(e, uri, experiment)) from None
 
 
+def probe(uri: str) -> None:
+    """A one-line TrackingError now where the store at `uri` cannot be read (unreachable, refused, a damaged SQLite
+    file), before a reader's first MLflow call would raise MLflow's own traceback."""
+    with reported(check_uri(uri), ""):
+        client(uri).search_experiments(max_results=1)
+
+
 @dataclass
 class Outcome:
     failed: bool = False

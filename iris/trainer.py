@@ -262,7 +262,9 @@ class Trainer:
     def train(self, on_epoch: Callable[[dict], None] | None = None, max_epochs: int | None = None) -> dict | None:
         t = self.cfg.training
         finished = rundir.read_eval(self.run_dir) if self.epoch >= t.epochs else None
-        if finished is not None:  # nothing to do
+        if finished is not None:  # nothing to do; status.json says so again if a damaged file had marked it failed
+            rundir.write_status(self.run_dir, state=FINISHED, epoch=self.epoch, env_steps=self.env_steps,
+                                last_test_return=finished["mean"], error=None)
             tqdm.write(final_summary(finished))
             return finished
         rundir.write_status(self.run_dir, state=RUNNING, epoch=self.epoch, epochs=t.epochs, env_steps=self.env_steps,

@@ -122,3 +122,39 @@ def test_cancel_stops_the_local_job_and_the_run_stays_resumable(capsys, six_runs
     wait_for(lambda: job.state in ("INTERRUPTED", "FINISHED"), timeout=30, what=f"job {job.job_id} to stop")
     (report,) = json.loads(cli(capsys, "status", "--runs-root", root, "--json"))
     assert {r["key"]: r["state"] for r in report["runs"]}["Breakout/s1"] == "pending"
+
+
+def test_a_damaged_campaign_file_hides_no_other_campaign_from_status(capsys, tmp_path):
+    root = tmp_path / "runs"
+    for name in ("a", "b", "c"):
+        campaign.materialize(campaign.plan(root, name, "tiny", RUN[1:], ["Pong"], [0]))
+    (root / "a" / "campaign.json").write_text('{"name": "a", "pre')
+    (root / "c" / jobs.JOBS_FILE).write_text("[1, 2]")
+    assert main(["status", "--runs-root", str(root), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert [c["campaign"] for c in json.loads(out)] == ["b"]
+    lines = err.splitlines()
+    assert len(lines) == 2 and f"{root / 'a' / 'campaign.json'} is damaged" in lines[0]
+    assert f"{root / 'c' / jobs.JOBS_FILE} is damaged" in lines[1]
+    assert main(["status", "--runs-root", str(root), "--campaign", "a"]) == 2  # named: the one line
+    assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_a_damaged_status_file_stops_the_plan_and_a_failure_is_told_with_its_reason(capsys, tmp_path):
+    from benchmark import launch
+
+    root = tmp_path / "runs"
+    planned = campaign.plan(root, "c", "tiny", RUN[1:], ["Pong"], [0, 1])
+    campaign.materialize(planned)
+    status = planned.run_dir("Pong/s0") / "status.json"
+    status.write_text('{"state": "fini')
+    args = ["run", "--games", "Pong", "--seeds", "2", *RUN, "--campaign", "c", "--runs-root", root, "--dry-run"]
+    assert main([str(a) for a in args]) == 2  # it would train a run that may be finished
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and f"{status} is damaged" in err[0]
+    rundir.write_status(planned.run_dir("Pong/s1"), state="failed", error="RunStateError: x/checkpoint.pt is damaged")
+    assert launch.wait(planned, ["Pong/s0", "Pong/s1"]) == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == (f"iris-bench: 2 run(s) did not finish: Pong/s0 failed: {status} is damaged (Unterminated string "
+                    "starting at: line 1 column 11 (char 10)): restore it from a copy, or move it away, "
+                    "Pong/s1 failed: RunStateError: x/checkpoint.pt is damaged")

@@ -121,6 +121,16 @@ def test_missing_and_damaged_files_are_one_line_errors_that_change_nothing(tmp_p
     Trainer(run).train()
     assert [r["epoch"] for r in rundir.read_metrics(run)] == [1, 2]
 
+    # A finished run that a damaged checkpoint marked failed is finished again once the file is restored.
+    finished = checkpoint.read_bytes()
+    checkpoint.write_bytes(finished[: len(finished) // 2])
+    refused(checkpoint, "checkpoint.pt is damaged")
+    checkpoint.write_bytes(finished)
+    result = train(run)
+    assert result == rundir.read_eval(run)
+    status_now = rundir.read_status(run)
+    assert (status_now["state"], status_now["error"], status_now["epoch"]) == ("finished", None, 2)
+
 
 def test_a_partial_checkpoint_left_by_a_kill_is_removed(tmp_path):
     run = new_run(tmp_path / "run", ["training.epochs=1"])

@@ -266,6 +266,10 @@ def test_a_damaged_store_is_one_line_naming_it_and_training_goes_on(tmp_path, ir
     assert [line.startswith(f"tracking: {message}") for line in capsys.readouterr().err.splitlines()] == [True, True]
     assert done.returncode == 2 and done.stderr.startswith(f"iris-bench: error: {message}")
     assert len(done.stderr.splitlines()) == 1 and db.read_bytes() == b"not an SQLite file " * 100
+    report = iris_bench("report", "--campaign", "camp", "--tracking-uri", f"sqlite:///{db.resolve()}", "--baselines",
+                        "none", "--out", tmp_path / "report", check=False)
+    assert report.returncode == 2 and report.stderr.startswith(f"iris-bench: error: {message}")
+    assert len(report.stderr.splitlines()) == 1 and not (tmp_path / "report").exists()
 
 
 def test_sync_command_replays_a_campaign_once(tmp_path, iris_bench):

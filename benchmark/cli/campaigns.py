@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from benchmark.cli.common import add_config_args, add_executor_args, add_runs_root
@@ -59,15 +60,18 @@ def add_status(sub) -> None:
     p.set_defaults(func=run_status)
 
 
-def run_status(args) -> None:
-    from benchmark import campaign, status
+def run_status(args) -> int:
+    from benchmark import status
 
-    found = [(c, status.views(c)) for c in campaign.find(args.runs_root, args.campaign)]
+    found, damaged = status.survey(args.runs_root, args.campaign)
     if args.json:
         print(json.dumps([status.as_json(c, runs) for c, runs in found], indent=2))
-        return
-    for c, runs in found:
-        status.print_table(c, runs)
+    else:
+        for c, runs in found:
+            status.print_table(c, runs)
+    for reason in damaged:
+        print(f"iris-bench: error: {reason}", file=sys.stderr)
+    return 2 if damaged else 0
 
 
 def add_cancel(sub) -> None:

@@ -41,6 +41,10 @@ def add_report(sub) -> None:
                 from analysis.report import write_report
                 from analysis.sources import load_methods
             with timings.phase("loading"):
+                if args.tracking_uri:
+                    from benchmark import store
+
+                    store.probe(args.tracking_uri)
                 methods = load_methods(args.campaigns, args.runs_root, args.tracking_uri, args.scores,
                                        ",".join(args.baselines or ["all"]))
             write_report(args.out, methods, ",".join(args.games or ["all"]), args.drop_missing, args.reps, args.seed,
