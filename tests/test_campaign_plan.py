@@ -138,6 +138,28 @@ def test_a_damaged_campaign_file_hides_no_other_campaign_from_status(capsys, tmp
     assert f"{root / 'c' / jobs.JOBS_FILE} is damaged" in lines[1]
     assert main(["status", "--runs-root", str(root), "--campaign", "a"]) == 2  # named: the one line
     assert len(capsys.readouterr().err.splitlines()) == 1
+    assert main(["cancel", "--runs-root", str(root), "--campaign", "c"]) == 2  # it cannot know the jobs: says why
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and f"{root / 'c' / jobs.JOBS_FILE} is damaged" in err[0]
+
+
+def test_a_damaged_spec_or_eval_file_is_one_line_naming_it(capsys, tmp_path):
+    root = tmp_path / "runs"
+    planned = campaign.plan(root, "c", "tiny", RUN[1:], ["Pong"], [0, 1])
+    campaign.materialize(planned)
+    for key in planned.runs:
+        rundir.write_eval(planned.run_dir(key), [1.0, 2.0], [10, 10], env_steps=12000)
+        rundir.write_status(planned.run_dir(key), state="finished", epoch=60, epochs=60)
+    spec, evaluation = planned.run_dir("Pong/s0") / "spec.json", planned.run_dir("Pong/s1") / "eval.json"
+    for damaged, argv in ((spec, ["run", "--games", "Pong", "--seeds", "2", *RUN, "--campaign", "c", "--dry-run"]),
+                          (evaluation, ["report", "--campaign", "c", "--baselines", "none", "--out", tmp_path / "r"])):
+        good = damaged.read_bytes()
+        damaged.write_bytes(good[: len(good) // 2])
+        assert main([str(a) for a in [*argv, "--runs-root", root]]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and f"{damaged} is damaged" in err[0], err
+        assert damaged.read_bytes() == good[: len(good) // 2]  # left as it was
+        damaged.write_bytes(good)
 
 
 def test_a_damaged_status_file_stops_the_plan_and_a_failure_is_told_with_its_reason(capsys, tmp_path):
