@@ -127,7 +127,12 @@ def find(runs_root: Path, name: str | None) -> list[Campaign]:
         if campaign is None:
             raise ConfigError(f"no campaign {name!r} in {runs_root}; existing: {', '.join(names(runs_root)) or 'none'}")
         return [campaign]
-    found = [load(runs_root / n) for n in names(runs_root)]
+    return [load(runs_root / n) for n in existing(runs_root)]
+
+
+def existing(runs_root: Path) -> list[str]:
+    """The names of the campaigns under runs_root; a ConfigError if there is none."""
+    found = names(runs_root)
     if not found:
         raise ConfigError(f"no campaign in {runs_root}; start one with `iris-bench run`")
     return found

@@ -79,7 +79,8 @@ def make_plan(request: Request) -> Plan:
                               request.extend)
     wanted = {campaigns.run_key(g, s) for g in request.games for s in request.seeds}
     for key in sorted(wanted):  # a damaged spec.json or status.json (did it finish?): refused, one line naming it
-        rundir.read_spec(campaign.run_dir(key)), rundir.read_status(campaign.run_dir(key))
+        rundir.read_spec(campaign.run_dir(key))
+        rundir.read_status(campaign.run_dir(key))
     runs = [r for r in views(campaign) if r.key in wanted]
     resumed = (*RESUMABLE, FINISHED) if campaign.extending else RESUMABLE
     start, resume = [r for r in runs if r.state == PENDING], [r for r in runs if r.state in resumed]

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmark import jobs, locks
-from benchmark.campaign import Campaign, find, load, names, split_key
+from benchmark.campaign import Campaign, existing, find, load, split_key
 from iris import rundir
 from iris.errors import RunStateError
 from iris.vocabulary import CAMPAIGN_STATES, FAILED, FINISHED, PENDING, QUEUED, RUNNING, STOPPED
@@ -75,14 +75,12 @@ def survey(runs_root: Path, name: str | None) -> tuple[list[tuple[Campaign, list
         (campaign,) = find(runs_root, name)
         return [(campaign, views(campaign))], []
     found, damaged = [], []
-    for other in names(runs_root):
+    for other in existing(runs_root):
         try:
             campaign = load(Path(runs_root) / other)
             found.append((campaign, views(campaign)))
         except RunStateError as e:
             damaged.append(str(e))
-    if not found and not damaged:
-        find(runs_root, None)  # says there is none
     return found, damaged
 
 
