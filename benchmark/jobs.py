@@ -7,6 +7,7 @@ A run assigned to a live job is "queued" until the job takes its lock: it is not
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmark import executors
@@ -46,13 +47,35 @@ def alive_job_ids(submissions: list[dict]) -> set[str]:
     return {job_id for (name, folder), ids in by_backend.items() for job_id in executors.BACKENDS[name]().alive(ids, folder)}
 
 
-def cancel(root: Path) -> list[str]:
-    """Stop every live job of the campaign (or study); returns their ids."""
+RESIGNAL_S = 5.0  # a job still alive this long after its signal is signalled again
+
+
+def cancel(root: Path, timeout_s: float = 120.0,
+           settled: Callable[[set[str]], bool] = lambda stopped: True) -> tuple[list[str], list[str]]:
+    """Stop every live job of the campaign (or study) and wait until they are gone and `settled(their ids)`.
+    A job still alive RESIGNAL_S after its signal gets it again: a signal can be lost (a local submitit controller
+    still importing swallows its SIGINT; seen in CI, where the job then ran on). Returns (the ids stopped, those
+    still alive at the deadline)."""
     submissions = load(root)
-    alive = alive_job_ids(submissions)
-    stopped: dict[str, list[str]] = {}
+    stopped = set(_signal(submissions, alive_job_ids(submissions)))
+    alive = set(stopped)
+    deadline, resignal = time.monotonic() + timeout_s, time.monotonic() + RESIGNAL_S
+    while stopped and time.monotonic() < deadline:
+        alive = alive_job_ids(load(root)) & stopped
+        if not alive and settled(stopped):
+            break
+        if alive and time.monotonic() >= resignal:
+            _signal(load(root), alive)
+            resignal = time.monotonic() + RESIGNAL_S
+        time.sleep(0.5)
+    return sorted(stopped), sorted(alive)
+
+
+def _signal(submissions: list[dict], ids: set[str]) -> list[str]:
+    """Ask each job's backend to stop it; returns the ids asked."""
+    by_backend: dict[str, list[str]] = {}
     for s in submissions:
-        stopped.setdefault(s["executor"], []).extend(sorted(j for j in s["jobs"] if j in alive))
-    for name, ids in stopped.items():
-        executors.BACKENDS[name]().cancel(ids)
-    return [job_id for ids in stopped.values() for job_id in ids]
+        by_backend.setdefault(s["executor"], []).extend(sorted(j for j in s["jobs"] if j in ids))
+    for name, job_ids in by_backend.items():
+        executors.BACKENDS[name]().cancel(job_ids)
+    return [job_id for job_ids in by_backend.values() for job_id in job_ids]

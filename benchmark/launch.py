@@ -197,13 +197,8 @@ def _selected(campaign: campaigns.Campaign, keys: list[str]) -> list[RunView]:
     return [r for r in views(campaign) if r.key in wanted]
 
 
-def cancel(campaign: campaigns.Campaign, timeout_s: float = 120.0) -> list[str]:
-    """Stop the campaign's live jobs and wait until they are gone and hold no run; runs stay resumable."""
-    stopped = set(jobs.cancel(campaign.root))
-    deadline = time.time() + timeout_s
-    while stopped and time.time() < deadline:
-        alive = jobs.alive_job_ids(jobs.load(campaign.root)) & stopped
-        if not alive and not any(r.state == RUNNING and r.job in stopped for r in views(campaign)):
-            break
-        time.sleep(0.5)
-    return sorted(stopped)
+def cancel(campaign: campaigns.Campaign, timeout_s: float = 120.0) -> tuple[list[str], list[str]]:
+    """Stop the campaign's live jobs and wait until they are gone and hold no run; runs stay resumable.
+    Returns (the ids stopped, those still alive after `timeout_s`)."""
+    return jobs.cancel(campaign.root, timeout_s, lambda stopped: not any(
+        r.state == RUNNING and r.job in stopped for r in views(campaign)))

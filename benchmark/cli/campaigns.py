@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from benchmark.cli.common import add_config_args, add_executor_args, add_runs_root
+from benchmark.cli.common import add_config_args, add_executor_args, add_runs_root, say_cancelled
 
 
 def add_run(sub) -> None:
@@ -82,13 +82,11 @@ def add_cancel(sub) -> None:
     p.set_defaults(func=run_cancel)
 
 
-def run_cancel(args) -> None:
+def run_cancel(args) -> int:
     from benchmark import campaign, launch
 
     (found,) = campaign.find(args.runs_root, args.campaign)
-    stopped = launch.cancel(found)
-    print(f"campaign {found.name}: cancelled {len(stopped)} job(s){': ' + ' '.join(stopped) if stopped else ''}; "
-          f"rerun the same `iris-bench run` to resume")
+    return say_cancelled(f"campaign {found.name}", *launch.cancel(found), "iris-bench run")
 
 
 def add_sync(sub) -> None:

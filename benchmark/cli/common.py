@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from iris.config import PRESETS
@@ -31,3 +32,14 @@ def add_executor_args(p: argparse.ArgumentParser) -> None:
 def comma_list(value: str) -> list[str]:
     """An option value `A,B` as its items, for options that accumulate (action="extend")."""
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def say_cancelled(what: str, stopped: list[str], alive: list[str], rerun: str) -> int:
+    """`cancel`'s lines: the jobs stopped, and (exit 1) any still alive at the deadline."""
+    print(f"{what}: cancelled {len(stopped)} job(s){': ' + ' '.join(stopped) if stopped else ''}; "
+          f"rerun the same `{rerun}` to resume")
+    if alive:
+        print(f"iris-bench: error: job(s) {' '.join(alive)} still alive after repeated signals; rerun cancel, "
+              f"or stop them by hand", file=sys.stderr)
+        return 1
+    return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmark.cli.common import add_config_args, add_executor_args, add_runs_root
+from benchmark.cli.common import add_config_args, add_executor_args, add_runs_root, say_cancelled
 from iris.errors import ConfigError
 
 
@@ -37,9 +37,7 @@ def run_tune(args) -> int:
         tune.best(args.runs_root, args.study, args.export)
         return 0
     if args.cancel:
-        stopped = tune.cancel(args.runs_root, args.study)
-        print(f"study {args.study}: cancelled {len(stopped)} job(s); rerun the same `iris-bench tune` to resume")
-        return 0
+        return say_cancelled(f"study {args.study}", *tune.cancel(args.runs_root, args.study), "iris-bench tune")
     if args.games is None or args.trials is None:
         raise ConfigError("tune needs --games and --trials (or --best, or --cancel)")
     request = tune.Request(

@@ -108,6 +108,7 @@ def wait(optuna_study: optuna.Study, settings: StudySettings, trials: int) -> bo
     return follow(settings.name, "trial", poll).done >= trials
 
 
-def cancel(runs_root: Path, name: str) -> list[str]:
-    """Stop the study's live workers; their running trials are recovered by the next run."""
+def cancel(runs_root: Path, name: str) -> tuple[list[str], list[str]]:
+    """Stop the study's live workers and wait until they are gone (returns those stopped, those still alive);
+    their running trials are recovered by the next run."""
     return jobs.cancel(load_study_settings(runs_root, name).root)
