@@ -1,12 +1,12 @@
 """Performance profiles: the fraction of runs (over all games) with a normalised score above each threshold tau,
-with 95% stratified bootstrap bands. The profile is rliable's score distribution; a resample only
-re-weights the runs, so each repetition is run counts @ (score > tau).
+with 95% stratified bootstrap bands. The profile is rliable's score distribution (`library.score_distributions`,
+checked against it in tests; not imported here: rliable.library imports arch and with it ~0.4 s of a report); a
+resample only re-weights the runs, so each repetition is run counts @ (score > tau).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from rliable import library
 
 from analysis.bootstrap import enough_runs, percentile_interval, run_counts, run_indices
 
@@ -18,10 +18,10 @@ def profile(normalised: np.ndarray, reps: int, rng: np.random.Generator, taus: n
     """{point, low, high}: arrays over `taus` for one method's (runs, games) normalised scores, bands from at most
     PROFILE_REPS repetitions; too few runs per game (bootstrap.enough_runs) give the profile only (low and high
     None)."""
-    result = {"point": library.score_distributions(normalised, taus), "low": None, "high": None}
-    if enough_runs(len(normalised)):
-        runs, games = normalised.shape
-        above = (normalised.T[:, :, None] > taus).reshape(games * runs, len(taus)).astype(float)  # (game, run) rows
+    runs, games = normalised.shape
+    above = (normalised.T[:, :, None] > taus).reshape(games * runs, len(taus)).astype(float)  # (game, run) rows
+    result = {"point": above.mean(axis=0), "low": None, "high": None}
+    if enough_runs(runs):
         draws = run_indices(rng, min(reps, PROFILE_REPS), runs, games, per_rep=games * (runs + len(taus)))
         replicates = np.concatenate([resampled_profile(above, indices) for indices in draws])
         result["low"], result["high"] = percentile_interval(replicates)

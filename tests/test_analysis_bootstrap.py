@@ -121,6 +121,8 @@ def test_profile_bands_match_rliable(scores):
     for mine, theirs in ((ours["low"], bands["x"][0]), (ours["high"], bands["x"][1])):
         assert np.abs(mine - theirs).max() <= step + 1e-9
         assert np.mean(np.isclose(mine, theirs)) >= 0.9
+    few = profile(scores[:2], 2000, np.random.default_rng(0))  # point only
+    assert few["low"] is None and few["point"] == pytest.approx(library.score_distributions(scores[:2], TAUS))
 
 
 def test_same_seed_same_intervals_other_seed_other_intervals(scores):
