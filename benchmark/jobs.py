@@ -56,16 +56,16 @@ def cancel(root: Path, timeout_s: float = 120.0,
     A job still alive RESIGNAL_S after its signal gets it again: a signal can be lost (a local submitit controller
     still importing swallows its SIGINT; seen in CI, where the job then ran on). Returns (the ids stopped, those
     still alive at the deadline)."""
-    submissions = load(root)
+    submissions = load(root)  # the stopped jobs' entries: later submissions add no job to stop
     stopped = set(_signal(submissions, alive_job_ids(submissions)))
     alive = set(stopped)
     deadline, resignal = time.monotonic() + timeout_s, time.monotonic() + RESIGNAL_S
     while stopped and time.monotonic() < deadline:
-        alive = alive_job_ids(load(root)) & stopped
+        alive = alive_job_ids(submissions) & stopped
         if not alive and settled(stopped):
             break
         if alive and time.monotonic() >= resignal:
-            _signal(load(root), alive)
+            _signal(submissions, alive)
             resignal = time.monotonic() + RESIGNAL_S
         time.sleep(0.5)
     return sorted(stopped), sorted(alive)

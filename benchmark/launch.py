@@ -7,7 +7,6 @@ resumes the others from their checkpoints. The campaign's submit lock serialises
 from __future__ import annotations
 
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
