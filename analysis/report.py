@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from analysis.aggregates import aggregate
 from analysis.bootstrap import MIN_RUNS, keep_freed_memory, rng_for, too_few_runs
+from analysis.cache import cached
 from analysis.costs import cost_rows, cost_table
 from analysis.curves import method_curves
 from analysis.improvement import improvement
@@ -81,15 +82,17 @@ def write_report(out: Path, methods: list[Method], games: str = "all", drop_miss
 
     aggregates = {name: {"runs": runs[name]} for name in names}
     aggregates |= dict(zip(normalised, in_parallel(
-        lambda name: aggregate(normalised[name], reps, rng_for(seed, name), timings), list(normalised),
-        lambda name: normalised[name].size, "bootstrap: aggregates", "method")))
+        lambda name: cached("aggregates", (name, normalised[name], normalisable, reps, seed),
+                            lambda: aggregate(normalised[name], reps, rng_for(seed, name), timings)),
+        list(normalised), lambda name: normalised[name].size, "bootstrap: aggregates", "method")))
     with timings.phase("bootstrap: probability of improvement"):
         # A rank statistic per game: raw scores serve, so games without a human reference count too.
         raw = {m.name: np.stack([m.scores[g] for g in games], axis=1) for m in methods}
         compared = [(x.name, y.name) for x, y in compared_pairs(methods)]
-        results = in_parallel(lambda pair: improvement(raw[pair[0]], raw[pair[1]], reps, rng_for(seed, *pair)),
-                              compared, lambda pair: raw[pair[0]].size + raw[pair[1]].size, "bootstrap: improvement",
-                              "pair")
+        results = in_parallel(
+            lambda pair: cached("improvement", (pair, raw[pair[0]], raw[pair[1]], games, reps, seed),
+                                lambda: improvement(raw[pair[0]], raw[pair[1]], reps, rng_for(seed, *pair))),
+            compared, lambda pair: raw[pair[0]].size + raw[pair[1]].size, "bootstrap: improvement", "pair")
         pairs = [{"x": x, "y": y, **result} for (x, y), result in zip(compared, results)]
     with timings.phase("bootstrap: performance profiles"):
         profiles = dict(zip(normalised, in_parallel(

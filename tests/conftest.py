@@ -28,6 +28,13 @@ SHRUNK = {
 }
 
 
+@pytest.fixture(autouse=True)
+def bootstrap_cache(tmp_path, monkeypatch) -> Path:
+    """Each test's own cache of bootstrap results (analysis/cache.py): none writes to the user's, none reads another's."""
+    monkeypatch.setenv("IRIS_BENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "bootstrap"
+
+
 @pytest.fixture
 def tiny_set() -> list[str]:
     """--set arguments for SHRUNK."""

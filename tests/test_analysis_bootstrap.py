@@ -54,6 +54,17 @@ def test_iqm_from_counts_on_a_long_chunk(runs, games):
     assert resampled_iqm(x, run_counts(indices)) == pytest.approx(expected, abs=1e-12)
 
 
+def test_iqm_from_counts_where_a_resample_s_cuts_lie_far_from_the_others():
+    """A resample that draws each game's lowest run 100 times has its cuts near sorted position 0, one of the highest
+    near 2,600, where the others' lie near 650 and 1,950: the values weighed copy by copy span nearly all positions."""
+    x = np.random.default_rng(7).lognormal(size=(100, 26))
+    indices = np.random.default_rng(8).integers(100, size=(20, 100, 26))
+    indices[3] = x.argmin(axis=0)  # per game, its lowest run, 100 times
+    indices[11] = x.argmax(axis=0)
+    expected = [metrics.aggregate_iqm(np.take_along_axis(x, i, axis=0)) for i in indices]
+    assert resampled_iqm(x, run_counts(indices)) == pytest.approx(expected, abs=1e-12)
+
+
 def test_aggregate_intervals_match_rliable(scores):
     reps = 3000
     np.random.seed(0)  # rliable draws from NumPy's global generator, whatever random_state says

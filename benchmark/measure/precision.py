@@ -23,8 +23,6 @@ from iris.trainer import Trainer
 PRECISIONS = ("fp32", "bf16")
 
 
-
-
 def loss_curves(preset: str, game: str | None, overrides: list[str], steps: int) -> dict[str, dict[str, list[float]]]:
     """{component: {precision: [loss of training step 1..steps]}}; step 1's loss is the loss of the shared weights."""
     with tempfile.TemporaryDirectory() as tmp:
