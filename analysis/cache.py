@@ -21,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from iris.errors import DiskFull
+from iris.rundir import atomic_write_bytes
+
 SHIPPED = Path(__file__).parent / "data" / "bootstrap"
 # Part of every key: bump it when the draws or a statistic change, so no entry computed before is ever read.
 RESAMPLING_VERSION = 1
@@ -37,7 +40,7 @@ def key(kind: str, *parts: object) -> str:
     for part in parts:
         if isinstance(part, np.ndarray):
             digest.update(f"{part.dtype} {part.shape}".encode())
-            digest.update(np.ascontiguousarray(part).tobytes())
+            digest.update(part.tobytes())  # C order, whatever the array's layout
         else:
             digest.update(repr(part).encode())
     return f"{kind}-{digest.hexdigest()[:32]}"
@@ -46,19 +49,17 @@ def key(kind: str, *parts: object) -> str:
 def cached(kind: str, parts: tuple, compute: Callable[[], dict]) -> dict:
     """compute(), or what it returned before for the same kind and parts (shipped, else in the user's cache). An
     unreadable entry is computed again and replaced; a cache that cannot be written costs only the time."""
-    name = key(kind, *parts) + ".json"
-    for directory in (SHIPPED, user_cache()):
+    name, mine = key(kind, *parts) + ".json", user_cache()
+    for directory in (SHIPPED, mine):
         try:
             return json.loads((directory / name).read_text())["result"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
     result = compute()
-    path = user_cache() / name
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{name}.{os.getpid()}")
-        partial.write_text(json.dumps({"kind": kind, "result": result}, indent=1) + "\n")
-        partial.replace(path)  # atomic: a report running beside this one reads the whole entry or none
-    except OSError:
+        # Keys in the order computed (not sorted): a report from an entry writes its files as one computing it does.
+        entry = json.dumps({"kind": kind, "result": result}, indent=1) + "\n"
+        atomic_write_bytes(mine / name, entry.encode())  # a report running beside this one reads all of it or none
+    except (OSError, DiskFull):
         pass
     return result
