@@ -13,7 +13,7 @@ $(BIN)/iris-bench: pyproject.toml
 	touch $@
 
 demo: $(BIN)/iris-bench
-	$(BIN)/iris-bench run --games Catch --seeds 2 --preset catch --set training.epochs=40 --campaign demo --max-parallel 2 --wait
+	$(BIN)/iris-bench run --games Catch --seeds 2 --preset catch --campaign demo --max-parallel 2 --wait
 	$(BIN)/iris-bench status --campaign demo
 	$(BIN)/iris-bench report --campaign demo --baselines none --out reports/demo
 
