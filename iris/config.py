@@ -188,8 +188,9 @@ def tiny() -> Config:
 
 def catch() -> Config:
     """Small IRIS for the built-in Catch game, sized to learn it in minutes on 2 CPU cores: a test return of 0.8 after
-    3.1-6.7 minutes for seeds 0-4, median 4.3 (`iris-bench perf --learn Catch --preset catch --seeds 0-4`). Before this sizing (32x32 frames, a 2-layer world model, 20 steps of each component an epoch from epoch 2)
-    it took 12-25 minutes."""
+    3.1-6.7 minutes for seeds 0-4, median 4.3 (`iris-bench perf --learn Catch --preset catch --seeds 0-4`). Before
+    this sizing (32x32 frames, a 2-layer world model, 20 steps of each component an epoch from epoch 2) it took 12-25
+    minutes."""
     return Config(
         # 8x8 frames, one pixel a cell, carry all of Catch: every convolution, the tokenizer's and the actor-critic's,
         # works on 1/16 of the pixels of 32x32. Two tokenizer levels give 4x4 = 16 tokens of 2x2 cells. Four tokens a
@@ -216,9 +217,10 @@ def catch() -> Config:
             # With the tokenizer and world model of epoch 27 frozen, the actor-critic alone needed ~800 updates at lr
             # 1e-3 and ~500 at 3e-3 to reach a test return of 0.8. Its updates before the world model is good are
             # wasted, so it starts after epoch 10 and then takes 40 an epoch, sharing each epoch's fixed cost.
-            # horizon=6 (8 before): 5 imagined steps. Catch's episodes have 7 and a rollout starts at a uniform step of one,
-            # so about half the steps of 7 came after an imagined end, masked. Seeds 0-4 reached 0.8 in 6.7, 3.1, 5.5, 4.0
-            # and 4.3 minutes (confirmed 1.0, 0.78, 0.98, 1.0, 1.0) against 5.1, 3.4, 9.2, 4.1, 4.3 (0.94, 0.72, 0.82, 0.74, 1.0).
+            # horizon=6 (8 before): 5 imagined steps. Catch's episodes have 7 and a rollout starts at a uniform step of
+            # one, so about half the steps of 7 came after an imagined end, masked. Seeds 0-4 reached 0.8 in 6.7, 3.1,
+            # 5.5, 4.0 and 4.3 minutes (that checkpoint over 100 episodes: 1.0, 0.78, 0.98, 1.0, 1.0), against 5.1,
+            # 3.4, 9.2, 4.1 and 4.3 with 8 (0.94, 0.72, 0.82, 0.74, 1.0).
             lr=3e-3, steps_per_epoch=40, start_after_epoch=10,
         ),
         training=TrainingConfig(
