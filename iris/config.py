@@ -214,9 +214,9 @@ def catch() -> Config:
             # ball and the paddle are, and did not learn in 45 epochs.
             channels=(16, 32), lstm_dim=128, burn_in=4, horizon=6, gamma=0.99, entropy_weight=0.01,
             mask_after_end=True, batch_size=32,
-            # With the tokenizer and world model of epoch 27 frozen, the actor-critic alone needed ~800 updates at lr
-            # 1e-3 and ~500 at 3e-3 to reach a test return of 0.8. Its updates before the world model is good are
-            # wasted, so it starts after epoch 10 and then takes 40 an epoch, sharing each epoch's fixed cost.
+            # With an earlier 8x8 run's tokenizer and world model of epoch 27 frozen, the actor-critic alone needed ~800
+            # updates at lr 1e-3 and ~500 at 3e-3 to reach a test return of 0.8. Its updates before the world model is
+            # good are wasted, so it starts after epoch 10 and then takes 40 an epoch, sharing each epoch's fixed cost.
             # horizon=6 (8 before): 5 imagined steps. Catch's episodes have 7 and a rollout starts at a uniform step of
             # one, so about half the steps of 7 came after an imagined end, masked. Seeds 0-4 reached 0.8 in 6.7, 3.1,
             # 5.5, 4.0 and 4.3 minutes (that checkpoint over 100 episodes: 1.0, 0.78, 0.98, 1.0, 1.0), against 5.1,
