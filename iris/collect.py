@@ -113,7 +113,16 @@ class Collector:
 def evaluate(agent: Agent, cfg: EnvConfig, episodes: int, temperature: float, seed: int, device: torch.device,
              max_envs: int = 32) -> tuple[list[float], list[int]]:
     """Returns and lengths of `episodes` test episodes. Each env plays a fixed quota of episodes, so short
-    episodes are not over-represented; envs that met their quota keep stepping but are not counted."""
+    episodes are not over-represented; envs that met their quota keep stepping but are not counted. The envs and
+    the actions draw from `seed` alone: an evaluation is the same whatever ran before it, and leaves the caller's
+    random stream (a training run's) as it found it, so how often a run evaluates does not change what it learns."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return _evaluate(agent, cfg, episodes, temperature, seed, device, max_envs)
+
+
+def _evaluate(agent: Agent, cfg: EnvConfig, episodes: int, temperature: float, seed: int, device: torch.device,
+              max_envs: int) -> tuple[list[float], list[int]]:
     num_envs = min(episodes, max_envs)
     quota = [episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)]
     vec = make_vector_env(cfg, train=False, seed=seed, num_envs=num_envs)
