@@ -95,7 +95,7 @@ class Local(Backend):
         executor = submitit.LocalExecutor(folder)
         gpus = visible_gpus()
         job_ids = []
-        with _stdio_to(folder.parent / "local-controllers.log"), _interruptible_children():
+        with _stdio_to(folder.parent / "local-controllers.log"), interruptible_children():
             for i in range(count):
                 params = {"timeout_min": LOCAL_TIME_LIMIT_MIN}
                 if gpus:
@@ -226,7 +226,7 @@ def _stdio_to(log: Path):
 
 
 @contextlib.contextmanager
-def _interruptible_children():
+def interruptible_children():
     """Start processes that SIGINT stops (Local.cancel sends it), even from a command whose SIGINT is ignored, as it
     is under `nohup` or `cmd &` in a script: an ignored signal stays ignored in children, a handled one does not."""
     previous = signal.getsignal(signal.SIGINT)

@@ -116,13 +116,6 @@ def evaluate(agent: Agent, cfg: EnvConfig, episodes: int, temperature: float, se
     episodes are not over-represented; envs that met their quota keep stepping but are not counted. The envs and
     the actions draw from `seed` alone: an evaluation is the same whatever ran before it, and leaves the caller's
     random stream (a training run's) as it found it, so how often a run evaluates does not change what it learns."""
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        return _evaluate(agent, cfg, episodes, temperature, seed, device, max_envs)
-
-
-def _evaluate(agent: Agent, cfg: EnvConfig, episodes: int, temperature: float, seed: int, device: torch.device,
-              max_envs: int) -> tuple[list[float], list[int]]:
     num_envs = min(episodes, max_envs)
     quota = [episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)]
     vec = make_vector_env(cfg, train=False, seed=seed, num_envs=num_envs)
@@ -130,7 +123,9 @@ def _evaluate(agent: Agent, cfg: EnvConfig, episodes: int, temperature: float, s
     state = agent.actor_critic.initial_state(num_envs)
     buffers = [EpisodeBuffer(keep_frames=False) for _ in range(num_envs)]
     results: list[list[EpisodeBuffer]] = [[] for _ in range(num_envs)]
-    with tqdm(total=episodes, desc="evaluate", leave=False, disable=None) as bar:
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+            tqdm(total=episodes, desc="evaluate", leave=False, disable=None) as bar:
+        torch.manual_seed(seed)
         while any(len(r) < q for r, q in zip(results, quota)):
             finished, obs, state = run_policy(agent, vec, obs, state, buffers, 1, temperature, 0.0, device)
             for i, buf in finished:

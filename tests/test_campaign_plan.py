@@ -82,7 +82,7 @@ def six_runs(tmp_path):
     rundir.write_status(run("Breakout/s0"), state="running", epoch=10, epochs=60, env_steps=2000)
     executor = submitit.LocalExecutor(executors.job_folder(planned.root))
     executor.update_parameters(timeout_min=10)
-    with executors._interruptible_children():  # SIGINT stops it even when the tests run under nohup
+    with executors.interruptible_children():  # SIGINT stops it even when the tests run under nohup
         job = executor.submit(time.sleep, 600)
     jobs.record(planned.root, "local", executors.job_folder(planned.root), {job.job_id: ["Breakout/s1"]})
     with locks.hold(run("Breakout/s0") / locks.RUN_LOCK, owner="job 77") as got:
