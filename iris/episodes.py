@@ -73,6 +73,7 @@ class EpisodeStore:
         self.episodes: list[Episode] = []
         self.pending: list[Episode] = []  # episodes in progress: sampled too, not on disk
         self.version = -1  # changes so far (_reindex counts them)
+        self.cuts = 0  # truncations so far: until the next one, the finished episodes' steps keep their numbers
         self._reindex()  # an empty store has an (empty) index too
         for path in sorted(self.directory.glob("*.npz"), key=lambda p: int(p.stem)):
             if int(path.stem) != len(self.ids):
@@ -92,6 +93,11 @@ class EpisodeStore:
     @property
     def num_steps(self) -> int:
         return int(self._step_ends[-1]) if self._sampled else 0
+
+    @property
+    def finished_steps(self) -> int:
+        """Steps of the finished episodes: numbered first (pending ones follow), so adding episodes keeps their numbers."""
+        return int(self._step_ends[len(self.episodes) - 1]) if self.episodes else 0
 
     def _path(self, episode_id: int) -> Path:
         return self.directory / f"{episode_id:06d}.npz"
@@ -135,6 +141,7 @@ class EpisodeStore:
         for episode_id in self.ids[num_episodes:]:
             self._path(episode_id).unlink()
         del self.ids[num_episodes:], self.episodes[num_episodes:]
+        self.cuts += 1
         self._reindex()
 
     def _sample_steps(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -140,7 +140,7 @@ class TokenCache:
     tokenizer updates (an epoch's world-model and actor-critic phases) the same frames are sampled again and again:
     a paper epoch encodes 512k sampled frames of a store of at most 100k, and decodes 256k. The values are the ones
     tokenize() and detokenize() give. Valid while neither the tokenizer nor the store changes: the trainer makes a
-    new one whenever either does. The reconstructions (one frame each, in the decoder's output precision: 2.4 GiB
+    new one whenever either does, which keeps the rows of the finished episodes (`keep`) if only the store grew. The reconstructions (one frame each, in the decoder's output precision: 2.4 GiB
     in bf16 for the paper's 100k frames) are allocated on the first detokenize().
 
     Segments come as host tensors (the store's arrays) and what is known is counted on the host, so finding the
@@ -152,6 +152,13 @@ class TokenCache:
         self.known = torch.zeros(num_steps, dtype=torch.bool)
         self.frames: torch.Tensor | None = None
         self.decoded = torch.zeros(num_steps, dtype=torch.bool)
+
+    def keep(self, old: "TokenCache", steps: int) -> None:
+        """Take what `old` (same tokenizer, unchanged since) knows of the first `steps` store steps."""
+        self.tokens[:steps], self.known[:steps] = old.tokens[:steps], old.known[:steps]
+        if old.frames is not None:
+            self.frames = old.frames.new_empty(len(self.decoded), *old.frames.shape[1:])
+            self.frames[:steps], self.decoded[:steps] = old.frames[:steps], old.decoded[:steps]
 
     def tokenize(self, frames: torch.Tensor, mask: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """As Tokenizer.tokenize(frames, mask), on the device, for host frames [..., H, W, 3] whose store step

@@ -5,7 +5,7 @@ the same directory resumes from the last epoch checkpoint (iris/checkpoint.py), 
     for epoch in 1..epochs:
         collect(collect_steps)                      while epoch <= collect_until_epoch
         for component in tokenizer, world model, actor-critic:
-            update(component, steps_per_epoch)      once epoch > its start_after_epoch
+            update(component, steps_per_epoch)      once epoch > its start_after_epoch, until its stop_after_epoch
         evaluate(eval_episodes)                     every eval_every epochs
         checkpoint
 """
@@ -78,7 +78,7 @@ class Trainer:
         self.epoch, self.env_steps, self.elapsed = 0, 0, 0.0
         self.last_test_return: float | None = None
         self._imagined_world: ImaginedWorld | None = None
-        self._tokens: tuple[tuple[int, int], TokenCache] | None = None
+        self._tokens: tuple[tuple[int, int, int, int], TokenCache] | None = None
         checkpoint.remove_partial_writes(self.run_dir)
         state = checkpoint.read(self.run_dir, self.device)
         if state is not None:
@@ -179,10 +179,14 @@ class Trainer:
 
     @property
     def tokens(self) -> TokenCache:
-        """The token cache of the store and tokenizer as they are now: a new one after either changed."""
-        now = (self.store.version, self.component("tokenizer").updates)
-        if self._tokens is None or self._tokens[0] != now:
-            self._tokens = now, TokenCache(self.agent.tokenizer, self.store.num_steps, self.device)
+        """The token cache of the store and tokenizer as they are now: a new one after either changed, keeping the
+        finished episodes' rows when only the store grew (a frozen tokenizer: tokenizer.stop_after_epoch)."""
+        now = (self.store.version, self.component("tokenizer").updates, self.store.cuts, self.store.finished_steps)
+        if self._tokens is None or self._tokens[0][0] != now[0] or self._tokens[0][1] != now[1]:
+            cache = TokenCache(self.agent.tokenizer, self.store.num_steps, self.device)
+            if self._tokens is not None and self._tokens[0][1:3] == now[1:3]:
+                cache.keep(self._tokens[1], self._tokens[0][3])
+            self._tokens = now, cache
         return self._tokens[1]
 
     def tokenize(self, seg: dict[str, torch.Tensor]) -> torch.Tensor:

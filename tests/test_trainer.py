@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -122,6 +123,49 @@ def test_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
 def test_a_horizon_without_an_imagined_step_is_a_one_line_error(tmp_path):
     with pytest.raises(ConfigError, match="^actor_critic.horizon=1 imagines nothing; valid: 2 or more$"):
         Trainer(new_run(tmp_path, ["actor_critic.horizon=1"]))
+
+
+def test_a_stop_before_the_start_is_a_one_line_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"^world_model.stop_after_epoch=1 stops before it starts \(after epoch 1\); "
+                                          r"valid: 0 \(never\) or more than 1$"):
+        Trainer(new_run(tmp_path, ["world_model.stop_after_epoch=1"]))
+
+
+def test_a_component_trains_from_its_start_to_its_stop_epoch(tmp_path):
+    trainer = Trainer(new_run(tmp_path, ["tokenizer.stop_after_epoch=2"]))
+    trainer.train(max_epochs=2)
+    before = {k: v.clone() for k, v in trainer.agent.state_dict().items()}
+    trainer.train(max_epochs=4)
+    after = trainer.agent.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in after if k.startswith("tokenizer."))
+    assert not all(torch.equal(before[k], after[k]) for k in after if k.startswith("world_model."))
+    rows = rundir.read_metrics(trainer.run_dir)
+    assert ["tokenizer/loss" in row for row in rows] == [True, True, False, False]
+
+
+def test_the_token_cache_keeps_the_finished_episodes_while_only_the_store_grows(tmp_path):
+    trainer = Trainer(new_run(tmp_path))
+    store = trainer.store
+    trainer.collect(64)
+    finished = store.finished_steps
+    assert 0 < finished < store.num_steps  # episodes in progress too: numbered after the finished ones
+    trainer.world_model_loss()  # fills the cache with the sampled frames
+    known, tokens = trainer.tokens.known.clone(), trainer.tokens.tokens.clone()
+    assert known[:finished].any()
+
+    trainer.collect(32)  # more episodes, the same tokenizer: what it knew of the finished ones still holds
+    cache = trainer.tokens
+    assert torch.equal(cache.known[:finished], known[:finished]) and not cache.known[finished:].any()
+    frames = torch.from_numpy(np.concatenate([e.observations for e in store.episodes]))[:finished][known[:finished]]
+    assert torch.equal(cache.tokens[:finished][known[:finished]], tokens[:finished][known[:finished]])
+    assert torch.equal(cache.tokens[:finished][known[:finished]], trainer.agent.tokenizer.tokenize(frames))
+
+    trainer.world_model_loss()
+    store.truncate(store.num_episodes - 1)  # steps renumbered: nothing is kept
+    assert not trainer.tokens.known.any()
+    trainer.world_model_loss()
+    trainer.update(trainer.component("tokenizer"), 1)  # another tokenizer: nothing is kept
+    assert not trainer.tokens.known.any()
 
 
 def test_the_optimised_and_the_reference_mode_give_the_same_losses_on_the_same_batch(tmp_path):
