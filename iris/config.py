@@ -371,7 +371,7 @@ def validate(cfg: Config) -> Config:
     cfg.env.game = check_game(cfg.env.game)  # `pong` is Pong: one spelling, one config hash
     for name in ("tokenizer", "world_model", "actor_critic"):
         section = getattr(cfg, name)
-        if section.stop_after_epoch and section.stop_after_epoch <= section.start_after_epoch:
+        if section.stop_after_epoch < 0 or 0 < section.stop_after_epoch <= section.start_after_epoch:
             raise ConfigError(f"{name}.stop_after_epoch={section.stop_after_epoch} stops before it starts (after epoch "
                               f"{section.start_after_epoch}); valid: 0 (never) or more than {section.start_after_epoch}")
     if cfg.actor_critic.horizon < 2:  # the actor-critic learns from the steps between imagined states

@@ -153,6 +153,15 @@ class TokenCache:
         self.frames: torch.Tensor | None = None
         self.decoded = torch.zeros(num_steps, dtype=torch.bool)
 
+    def state_dict(self) -> dict:
+        return {"tokens": self.tokens, "known": self.known, "frames": self.frames, "decoded": self.decoded}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.tokens.copy_(state["tokens"])
+        self.known.copy_(state["known"])
+        self.decoded.copy_(state["decoded"])
+        self.frames = None if state["frames"] is None else state["frames"].to(self.device)
+
     def keep(self, old: "TokenCache", steps: int) -> None:
         """Take what `old` (same tokenizer, unchanged since) knows of the first `steps` store steps."""
         self.tokens[:steps], self.known[:steps] = old.tokens[:steps], old.known[:steps]

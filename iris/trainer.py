@@ -96,6 +96,10 @@ class Trainer:
             "rng": checkpoint.rng_state(self.rng),
             "epoch": self.epoch, "env_steps": self.env_steps, "elapsed": self.elapsed,
             "episodes": self.store.num_episodes, "last_test_return": self.last_test_return,
+            # A frozen tokenizer's cache lives on across epochs, its rows computed in whatever batches sampling
+            # asked for (the convolutions round by batch shape): a resumed run takes them as they were, bit for bit.
+            "token_cache": self._tokens[1].state_dict() | {"finished_steps": self._tokens[0][3]}
+            if self._tokens is not None and not self.component("tokenizer").active(self.epoch + 1) else None,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -109,6 +113,11 @@ class Trainer:
         # Episodes finished after the checkpoint are collected again, identically, from the restored envs.
         self.store.truncate(state["episodes"])
         self.store.set_pending(self.collector.in_progress())
+        self._tokens = None
+        if state.get("token_cache") is not None:
+            cache = TokenCache(self.agent.tokenizer, self.store.num_steps, self.device)
+            cache.load_state_dict(state["token_cache"])
+            self._tokens = self.token_cache_key(state["token_cache"]["finished_steps"]), cache
         rundir.truncate_metrics(self.run_dir, self.epoch)
 
     def autocast(self) -> torch.autocast:
@@ -116,7 +125,8 @@ class Trainer:
 
     def use_precision(self, bf16: bool) -> None:
         """Switch autocast on or off for what follows (iris-bench perf --precision compares the two)."""
-        self.bf16, self._imagined_world = bf16, None  # the rollout's cache and weight copy take the precision they are made in
+        # the rollout's cache and weight copy, and the token cache's reconstructions, take the precision they are made in
+        self.bf16, self._imagined_world, self._tokens = bf16, None, None
 
     # ---- one component's updates ---------------------------------------------------------------------
     def component(self, name: str) -> Component:
@@ -181,13 +191,18 @@ class Trainer:
     def tokens(self) -> TokenCache:
         """The token cache of the store and tokenizer as they are now: a new one after either changed, keeping the
         finished episodes' rows when only the store grew (a frozen tokenizer: tokenizer.stop_after_epoch)."""
-        now = (self.store.version, self.component("tokenizer").updates, self.store.cuts, self.store.finished_steps)
-        if self._tokens is None or self._tokens[0][0] != now[0] or self._tokens[0][1] != now[1]:
+        now = self.token_cache_key(self.store.finished_steps)
+        if self._tokens is None or self._tokens[0][:2] != now[:2]:
             cache = TokenCache(self.agent.tokenizer, self.store.num_steps, self.device)
             if self._tokens is not None and self._tokens[0][1:3] == now[1:3]:
                 cache.keep(self._tokens[1], self._tokens[0][3])
             self._tokens = now, cache
         return self._tokens[1]
+
+    def token_cache_key(self, finished_steps: int) -> tuple[int, int, int, int]:
+        """What a token cache made now is valid for: the store's version and the tokenizer's updates (all of it), the
+        store's cuts and its finished steps (the rows a cache of the next version may keep)."""
+        return self.store.version, self.component("tokenizer").updates, self.store.cuts, finished_steps
 
     def tokenize(self, seg: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.cfg.training.token_cache:

@@ -63,10 +63,11 @@ def test_a_run_writes_its_directory_and_the_cli_reads_it(tmp_path, capsys):
     assert gif.exists() and (tmp_path / "d_reconstructions.png").exists()
 
 
-def test_killed_and_resumed_run_matches_the_straight_run(tmp_path):
-    straight = new_run(tmp_path / "straight")
+@pytest.mark.parametrize("extra", [[], ["tokenizer.stop_after_epoch=1"]], ids=["all-train", "frozen-tokenizer"])
+def test_killed_and_resumed_run_matches_the_straight_run(tmp_path, extra):
+    straight = new_run(tmp_path / "straight", extra)
     Trainer(straight).train()
-    resumed = new_run(tmp_path / "resumed")
+    resumed = new_run(tmp_path / "resumed", extra)
     proc = subprocess.Popen([sys.executable, "-c", f"from iris.trainer import train; train({str(resumed)!r})"])
     try:
         while (rundir.read_status(resumed) or {}).get("epoch", 0) < 2:
@@ -86,6 +87,20 @@ def test_killed_and_resumed_run_matches_the_straight_run(tmp_path):
         for r, m in zip(rundir.read_metrics(straight), rundir.read_metrics(resumed))
     ]
     assert sorted(p.name for p in (resumed / "episodes").iterdir()) == sorted(p.name for p in (straight / "episodes").iterdir())
+
+
+def test_a_resumed_run_takes_a_frozen_tokenizers_cache_from_its_checkpoint(tmp_path):
+    """The cache's rows were computed in whatever batches sampling asked for, and the convolutions round by batch
+    shape: recomputed, they would differ (catch resumed after epoch 4 of 6, tokenizer frozen after 2: 12 of the
+    actor-critic's tensors differed from the straight run's; with the cache from the checkpoint, none)."""
+    straight = Trainer(new_run(tmp_path, ["tokenizer.stop_after_epoch=1"]))
+    straight.train(max_epochs=3)  # the actor-critic's burn-ins decode in epoch 3
+    resumed = Trainer(tmp_path)
+    assert resumed.epoch == 3
+    theirs, mine = straight.tokens.state_dict(), resumed.tokens.state_dict()
+    assert theirs["known"].any() and theirs["decoded"].any()
+    assert all(torch.equal(theirs[k], mine[k]) for k in ("tokens", "known", "decoded"))
+    assert torch.equal(theirs["frames"][theirs["decoded"]], mine["frames"][mine["decoded"]])  # the other rows: unset
 
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -149,16 +164,22 @@ def test_the_token_cache_keeps_the_finished_episodes_while_only_the_store_grows(
     trainer.collect(64)
     finished = store.finished_steps
     assert 0 < finished < store.num_steps  # episodes in progress too: numbered after the finished ones
-    trainer.world_model_loss()  # fills the cache with the sampled frames
-    known, tokens = trainer.tokens.known.clone(), trainer.tokens.tokens.clone()
-    assert known[:finished].any()
+    trainer.world_model_loss()  # fills the cache with the sampled frames' tokens
+    trainer.burn_in_batch()  # and reconstructions
+    old = {k: v.clone() for k, v in trainer.tokens.state_dict().items()}
+    assert old["known"][:finished].any() and old["decoded"][:finished].any()
 
     trainer.collect(32)  # more episodes, the same tokenizer: what it knew of the finished ones still holds
     cache = trainer.tokens
-    assert torch.equal(cache.known[:finished], known[:finished]) and not cache.known[finished:].any()
-    frames = torch.from_numpy(np.concatenate([e.observations for e in store.episodes]))[:finished][known[:finished]]
-    assert torch.equal(cache.tokens[:finished][known[:finished]], tokens[:finished][known[:finished]])
-    assert torch.equal(cache.tokens[:finished][known[:finished]], trainer.agent.tokenizer.tokenize(frames))
+    tokenizer = trainer.agent.tokenizer
+    expected = {"tokens": tokenizer.tokenize(torch.from_numpy(np.concatenate([e.observations for e in store.episodes])))}
+    expected["frames"] = tokenizer.detokenize(expected["tokens"])  # the finished episodes' steps, in their order
+    for values, known in (("tokens", "known"), ("frames", "decoded")):
+        kept = old[known][:finished]
+        assert torch.equal(getattr(cache, known)[:finished], kept) and not getattr(cache, known)[finished:].any()
+        assert torch.equal(getattr(cache, values)[:finished][kept], old[values][:finished][kept])
+        # up to the convolutions' batch-shape rounding (~1e-5; another frame differs by > 0.3)
+        assert torch.allclose(getattr(cache, values)[:finished][kept].float(), expected[values][:finished][kept].float(), atol=1e-4)
 
     trainer.world_model_loss()
     store.truncate(store.num_episodes - 1)  # steps renumbered: nothing is kept
