@@ -140,8 +140,9 @@ class TokenCache:
     tokenizer updates (an epoch's world-model and actor-critic phases) the same frames are sampled again and again:
     a paper epoch encodes 512k sampled frames of a store of at most 100k, and decodes 256k. The values are the ones
     tokenize() and detokenize() give. Valid while neither the tokenizer nor the store changes: the trainer makes a
-    new one whenever either does, which keeps the rows of the finished episodes (`keep`) if only the store grew. The reconstructions (one frame each, in the decoder's output precision: 2.4 GiB
-    in bf16 for the paper's 100k frames) are allocated on the first detokenize().
+    new one whenever either does, which keeps the rows of the finished episodes (`keep`) if only the store grew,
+    and checkpoints it while the tokenizer is frozen. The reconstructions (one frame each, in the decoder's output
+    precision: 2.4 GiB in bf16 for the paper's 100k frames) are allocated on the first detokenize().
 
     Segments come as host tensors (the store's arrays) and what is known is counted on the host, so finding the
     new frames never waits for the GPU, and only those frames travel to it."""
@@ -154,6 +155,7 @@ class TokenCache:
         self.decoded = torch.zeros(num_steps, dtype=torch.bool)
 
     def state_dict(self) -> dict:
+        """What it knows, as it was computed: the rows round by the batches that filled them (the convolutions')."""
         return {"tokens": self.tokens, "known": self.known, "frames": self.frames, "decoded": self.decoded}
 
     def load_state_dict(self, state: dict) -> None:
