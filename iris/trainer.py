@@ -98,7 +98,8 @@ class Trainer:
             "episodes": self.store.num_episodes, "last_test_return": self.last_test_return,
             # A frozen tokenizer's cache lives on across epochs, its rows computed in whatever batches sampling
             # asked for (the convolutions round by batch shape): a resumed run takes them as they were, bit for bit.
-            "token_cache": self._tokens[1].state_dict() | {"finished_steps": self._tokens[0][3]}
+            # `tokens`, not the cache last used: the store may have grown since (an epoch in which nothing trained).
+            "token_cache": self.tokens.state_dict()
             if self._tokens is not None and not self.component("tokenizer").active(self.epoch + 1) else None,
         }
 
@@ -117,7 +118,7 @@ class Trainer:
         if state.get("token_cache") is not None:
             cache = TokenCache(self.agent.tokenizer, self.store.num_steps, self.device)
             cache.load_state_dict(state["token_cache"])
-            self._tokens = self.token_cache_key(state["token_cache"]["finished_steps"]), cache
+            self._tokens = self.token_cache_key(), cache
         rundir.truncate_metrics(self.run_dir, self.epoch)
 
     def autocast(self) -> torch.autocast:
@@ -191,7 +192,7 @@ class Trainer:
     def tokens(self) -> TokenCache:
         """The token cache of the store and tokenizer as they are now: a new one after either changed, keeping the
         finished episodes' rows when only the store grew (a frozen tokenizer: tokenizer.stop_after_epoch)."""
-        now = self.token_cache_key(self.store.finished_steps)
+        now = self.token_cache_key()
         if self._tokens is None or self._tokens[0][:2] != now[:2]:
             cache = TokenCache(self.agent.tokenizer, self.store.num_steps, self.device)
             if self._tokens is not None and self._tokens[0][1:3] == now[1:3]:
@@ -199,10 +200,10 @@ class Trainer:
             self._tokens = now, cache
         return self._tokens[1]
 
-    def token_cache_key(self, finished_steps: int) -> tuple[int, int, int, int]:
+    def token_cache_key(self) -> tuple[int, int, int, int]:
         """What a token cache made now is valid for: the store's version and the tokenizer's updates (all of it), the
         store's cuts and its finished steps (the rows a cache of the next version may keep)."""
-        return self.store.version, self.component("tokenizer").updates, self.store.cuts, finished_steps
+        return self.store.version, self.component("tokenizer").updates, self.store.cuts, self.store.finished_steps
 
     def tokenize(self, seg: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.cfg.training.token_cache:

@@ -103,6 +103,16 @@ def test_a_resumed_run_takes_a_frozen_tokenizers_cache_from_its_checkpoint(tmp_p
     assert torch.equal(theirs["frames"][theirs["decoded"]], mine["frames"][mine["decoded"]])  # the other rows: unset
 
 
+def test_a_run_resumes_after_an_epoch_that_grew_the_store_and_trained_nothing(tmp_path):
+    """Epoch 4 collects with every component stopped: the cache last used (epoch 3's) is smaller than the store."""
+    stops = ["tokenizer.stop_after_epoch=1", "world_model.stop_after_epoch=2", "actor_critic.stop_after_epoch=3"]
+    straight = Trainer(new_run(tmp_path, stops))
+    straight.train(max_epochs=4)
+    resumed = Trainer(tmp_path)
+    assert resumed.epoch == 4 and resumed.tokens.known.shape == (resumed.store.num_steps,)
+    assert torch.equal(resumed.tokens.known, straight.tokens.known) and resumed.tokens.known.any()
+
+
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     run = new_run(tmp_path / "run")
     trainer = Trainer(run)
